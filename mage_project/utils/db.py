@@ -175,6 +175,15 @@ def copy_lines(conn, schema: str, table: str, columns: Iterable[str], lines: Ite
         cursor.copy_expert(statement.as_string(conn), _LineStream(lines), size=buffer_size)
 
 
+def fetch_frame(conn, query, params=None):
+    """The rows of a query as a DataFrame (pandas' read_sql wants SQLAlchemy, not psycopg2)."""
+    import pandas as pd
+
+    with conn.cursor() as cursor:
+        cursor.execute(query, params)
+        return pd.DataFrame(cursor.fetchall(), columns=[c.name for c in cursor.description])
+
+
 @contextmanager
 def transaction(settings: Optional[ConnectionSettings] = None,
                 application_name: str = 'mage_pipeline') -> Iterator:

@@ -76,3 +76,8 @@ def connection_settings(env: str | None = None) -> ConnectionSettings:
         password=str(config[ConfigKey.POSTGRES_PASSWORD] or ''),
     )
     return settings
+
+
+def run_lock_wait_seconds() -> float:
+    """How long a run waits for a concurrent run to finish before failing (RUN_LOCK_WAIT_SECONDS)."""
+    return float(os.getenv('RUN_LOCK_WAIT_SECONDS') or 300)

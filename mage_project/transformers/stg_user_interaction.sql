@@ -1,0 +1,38 @@
+-- staging.stg_user_interaction: one row per row of raw.user_interaction; nothing is dropped.
+-- copy_number numbers identical rows (all four columns equal): 1 is the original, 2 and up are
+-- exact duplicate copies. is_orphan: the user_id is not in users.
+with events as (
+    select event_id, user_id, event_type, event_time
+    from raw_build.user_interaction
+),
+
+users as (
+    select user_id
+    from staging_build.stg_users
+),
+
+numbered as (
+    select
+        events.*,
+        row_number() over (
+            partition by event_id, user_id, event_type, event_time
+        ) as copy_number
+    from events
+),
+
+final as (
+    select
+        numbered.event_id,
+        numbered.user_id,
+        numbered.event_type,
+        numbered.event_time,
+        numbered.event_time::date as event_date,
+        numbered.copy_number,
+        numbered.copy_number > 1 as is_duplicate_copy,
+        users.user_id is null as is_orphan,
+        numbered.event_type in ('VIEW', 'CLICK', 'EXIT') as is_known_event_type
+    from numbered
+    left join users on users.user_id = numbered.user_id
+)
+
+select * from final

@@ -1,0 +1,73 @@
+"""Data contracts checked on the build schemas before a run is published. A failed contract
+stops the run, so the previous run's tables stay in place."""
+from __future__ import annotations
+
+from psycopg2 import sql
+
+from mage_project.utils.db import build_schema
+
+# (layer, table, primary key, whether the table carries a rank column)
+TABLES = (
+    ('staging', 'stg_users', 'user_id', False),
+    ('analytics', 'orphan_events_by_type', 'event_type', True),
+    ('analytics', 'duplicate_events_by_date', 'event_date', True),
+    ('analytics', 'visitors_by_country', 'country', True),
+    ('analytics', 'valuable_users_by_age_group', 'age_group', True),
+    ('analytics', 'answers', 'question_id', False),
+)
+
+# Each query returns one row: (failed: bool, message detail).
+_COUNT_CHECKS = (
+    ('every raw event row reaches staging',
+     'select count(*) from {raw}.user_interaction', 'select count(*) from {staging}.stg_user_interaction'),
+    ('orphan counts add up to the orphan rows in staging',
+     'select count(*) from {staging}.stg_user_interaction where is_orphan',
+     'select coalesce(sum(orphan_events), 0) from {analytics}.orphan_events_by_type'),
+    ('surplus copies add up to the duplicate rows in staging',
+     'select count(*) from {staging}.stg_user_interaction where is_duplicate_copy',
+     'select coalesce(sum(surplus_copies), 0) from {analytics}.duplicate_events_by_date'),
+    ('every input line is loaded or rejected',
+     'select coalesce(sum(lines_read), 0) from {raw}.load_audit',
+     'select (select count(*) from {raw}.users) + (select count(*) from {raw}.user_interaction)'
+     ' + (select count(*) from {raw}.rejected_rows)'),
+)
+
+
+def _schemas() -> dict:
+    return {layer: sql.Identifier(build_schema(layer)) for layer in ('raw', 'staging', 'analytics')}
+
+
+def failed_contracts(conn) -> list[str]:
+    """Every broken contract, as a sentence; empty when the build may be published."""
+    failures = []
+    schemas = _schemas()
+    with conn.cursor() as cursor:
+        for layer, table, key, ranked in TABLES:
+            name = sql.SQL('{}.{}').format(schemas[layer], sql.Identifier(table))
+            cursor.execute(sql.SQL(
+                'select count(*), count(distinct {key}), count({key}) from {name}'
+            ).format(key=sql.Identifier(key), name=name))
+            rows, distinct, not_null = cursor.fetchone()
+            if distinct != rows or not_null != rows:
+                failures.append(f'{layer}.{table}.{key} must be unique and not null: '
+                                f'{rows} rows, {distinct} distinct, {rows - not_null} null')
+            if ranked:
+                cursor.execute(sql.SQL(
+                    'select count(*) filter (where rank is null), count(distinct rank), '
+                    'coalesce(min(rank), 1), coalesce(max(rank), 0) from {}').format(name))
+                nulls, distinct_ranks, low, high = cursor.fetchone()
+                if nulls or distinct_ranks != rows or low != 1 or high != rows:
+                    failures.append(f'{layer}.{table}.rank must run 1..{rows} without gaps or ties')
+        for description, left, right in _COUNT_CHECKS:
+            cursor.execute(sql.SQL(f'select ({left}), ({right})').format(**schemas))
+            expected, actual = cursor.fetchone()
+            if expected != actual:
+                failures.append(f'{description}: {expected} vs {actual}')
+        cursor.execute(sql.SQL(
+            "select string_agg(question_id, ',' order by question_id), "
+            "count(*) filter (where answer is null or answer = '') from {}.answers"
+        ).format(schemas['analytics']))
+        ids, empty = cursor.fetchone()
+        if ids != 'q1,q2,q3,q4' or empty:
+            failures.append(f'analytics.answers must answer q1..q4: has {ids}, {empty} empty')
+    return failures

@@ -1,0 +1,59 @@
+"""An embedded Postgres for local runs and tests, from the pgserver wheel: no Docker, no system
+server. It listens on a Unix socket in its data folder only.
+
+    python -m mage_project.utils.local_pg start [DATA_DIR]   # prints shell exports
+    python -m mage_project.utils.local_pg stop [DATA_DIR]
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from mage_project.utils.settings import REPO_DIR
+
+DEFAULT_DATA_DIR = REPO_DIR / '.pgdata'
+SUPERUSER = 'postgres'
+
+
+def start(data_dir: Path = DEFAULT_DATA_DIR, databases: tuple[str, ...] = ()) -> dict[str, str]:
+    """Start (or reuse) the server in ``data_dir`` and create ``databases``; returns the
+    POSTGRES_* variables that reach it. The server outlives this process."""
+    import pgserver
+
+    data_dir = Path(data_dir).resolve()
+    server = pgserver.get_server(data_dir, cleanup_mode=None)
+    for name in databases:
+        exists = server.psql(f"select 1 from pg_database where datname = '{name}';")
+        if '1 row' not in exists:
+            server.psql(f'create database "{name}";')
+    return {
+        'POSTGRES_HOST': str(data_dir),
+        'POSTGRES_PORT': '5432',
+        'POSTGRES_USER': SUPERUSER,
+        'POSTGRES_PASSWORD': '',
+    }
+
+
+def stop(data_dir: Path = DEFAULT_DATA_DIR) -> None:
+    import pgserver
+
+    data_dir = Path(data_dir).resolve()
+    if (data_dir / 'postmaster.pid').exists():
+        pgserver.get_server(data_dir, cleanup_mode='stop').cleanup()
+
+
+def main(argv: list[str]) -> None:
+    command = argv[0] if argv else 'start'
+    data_dir = Path(argv[1]) if len(argv) > 1 else DEFAULT_DATA_DIR
+    if command == 'start':
+        databases = tuple(argv[2:]) or ('events', 'events_test')
+        for key, value in start(data_dir, databases).items():
+            print(f"export {key}='{value}'")
+    elif command == 'stop':
+        stop(data_dir)
+    else:
+        raise SystemExit(__doc__)
+
+
+if __name__ == '__main__':
+    main(sys.argv[1:])
