@@ -1,0 +1,112 @@
+"""Shared fixtures: a real Postgres (the one configured by POSTGRES_HOST, else an embedded one
+started for the session), a fresh database per test, and a way to run the Mage pipeline
+exactly as `make run` does."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+MAGE = Path(sys.executable).with_name('mage')
+PIPELINE = 'event_analytics'
+CONNECTION_VARIABLES = ('POSTGRES_HOST', 'POSTGRES_PORT', 'POSTGRES_USER', 'POSTGRES_PASSWORD')
+
+
+def original_dataset_dir() -> Path:
+    """The take-home's original files: DATASET_DIR, by default ../shared/dataset."""
+    path = Path(os.getenv('DATASET_DIR') or REPO.parent / 'shared' / 'dataset')
+    return path if path.is_absolute() else (REPO / path).resolve()
+
+
+@pytest.fixture(scope='session')
+def original_dataset() -> Path:
+    folder = original_dataset_dir()
+    if not (folder / 'user_interaction.csv').is_file():
+        pytest.skip(f'the take-home dataset is not at {folder} (set DATASET_DIR to run these tests)')
+    return folder
+
+
+@pytest.fixture(scope='session')
+def postgres_server(tmp_path_factory) -> dict[str, str]:
+    """POSTGRES_* variables of a server the tests may create databases on."""
+    if os.getenv('POSTGRES_HOST'):
+        return {name: os.getenv(name, '') for name in CONNECTION_VARIABLES} | {
+            'POSTGRES_PORT': os.getenv('POSTGRES_PORT') or '5432',
+            'POSTGRES_USER': os.getenv('POSTGRES_USER') or 'postgres',
+        }
+    from mage_project.utils import local_pg
+
+    data_dir = tmp_path_factory.mktemp('pgdata')
+    settings = local_pg.start(data_dir)
+    yield settings
+    local_pg.stop(data_dir)
+
+
+@dataclass
+class Database:
+    env: dict[str, str]
+
+    def connect(self):
+        return psycopg2.connect(
+            host=self.env['POSTGRES_HOST'], port=self.env['POSTGRES_PORT'],
+            user=self.env['POSTGRES_USER'], password=self.env['POSTGRES_PASSWORD'],
+            dbname=self.env['POSTGRES_DB'],
+        )
+
+    def rows(self, query: str, params=None) -> list[tuple]:
+        with self.connect() as conn, conn.cursor() as cursor:
+            cursor.execute(query, params)
+            return cursor.fetchall()
+
+    def table(self, name: str) -> list[tuple]:
+        """Every row of a table, in a stable order."""
+        return sorted(self.rows(f'select * from {name}'), key=repr)
+
+
+@pytest.fixture
+def database(postgres_server) -> Database:
+    """A new, empty database for one test."""
+    name = f'test_{uuid.uuid4().hex[:12]}'
+    admin = psycopg2.connect(
+        host=postgres_server['POSTGRES_HOST'], port=postgres_server['POSTGRES_PORT'],
+        user=postgres_server['POSTGRES_USER'], password=postgres_server['POSTGRES_PASSWORD'],
+        dbname='postgres',
+    )
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f'create database "{name}"')
+    yield Database(dict(postgres_server, POSTGRES_DB=name))
+    with admin.cursor() as cursor:
+        cursor.execute(f'drop database if exists "{name}" with (force)')
+    admin.close()
+
+
+@pytest.fixture
+def run_pipeline(database, tmp_path):
+    """Run `mage run mage_project event_analytics --test`, as `make run` does, against the test's
+    database and a given dataset folder; returns the finished process."""
+    def run(dataset_dir: Path, extra_env: dict[str, str] | None = None, check: bool = True):
+        env = {
+            key: value for key, value in os.environ.items()
+            if not key.startswith('POSTGRES_') and key not in ('ENV', 'DATASET_DIR')
+        }
+        env.update(database.env)
+        # COLUMNS keeps Mage's rich tracebacks from wrapping the messages the tests look for.
+        env.update(ENV='test', DATASET_DIR=str(dataset_dir), MAGE_DATA_DIR=str(tmp_path / 'mage_data'),
+                   COLUMNS='400')
+        env.update(extra_env or {})
+        process = subprocess.run(
+            [str(MAGE), 'run', 'mage_project', PIPELINE, '--test'],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
+        )
+        if check and process.returncode != 0:
+            pytest.fail(f'the pipeline failed ({process.returncode}):\n{process.stdout[-4000:]}\n{process.stderr[-4000:]}')
+        return process
+    return run

@@ -1,0 +1,101 @@
+"""Whole runs of the Mage pipeline against a real Postgres, checked table by table."""
+import json
+import shutil
+
+import pytest
+
+from tests.conftest import REPO
+from tests.pipeline.oracle import expected_tables, question_group
+
+ANALYTICS = ('orphan_events_by_type', 'duplicate_events_by_date', 'visitors_by_country',
+             'valuable_users_by_age_group', 'answers')
+
+
+def published_tables(database) -> dict[str, dict]:
+    """The analytics tables in the shape of truths.json."""
+    return {
+        'orphan_events_by_type': dict(database.rows(
+            'select event_type, orphan_events from analytics.orphan_events_by_type where orphan_events > 0')),
+        'duplicate_events_by_date': {d.isoformat(): n for d, n in database.rows(
+            'select event_date, surplus_copies from analytics.duplicate_events_by_date where surplus_copies > 0')},
+        'visitors_by_country': {c: {'visitors': v, 'events': e} for c, v, e in database.rows(
+            'select country, visitors, events from analytics.visitors_by_country where visitors > 0')},
+        'valuable_users_by_age_group': dict(database.rows(
+            'select age_group, valuable_users from analytics.valuable_users_by_age_group where valuable_users > 0')),
+    }
+
+
+def answers(database) -> dict[str, str]:
+    return dict(database.rows('select question_id, answer from analytics.answers'))
+
+
+def snapshot(database) -> dict[str, list]:
+    tables = [f'analytics.{name}' for name in ANALYTICS] + [
+        'staging.stg_users', 'staging.stg_user_interaction', 'raw.users', 'raw.user_interaction',
+        'raw.rejected_rows']
+    return {name: database.table(name) for name in tables}
+
+
+def test_sample_run_finds_the_planted_truths(run_pipeline, database):
+    truths = json.loads((REPO / 'dataset' / 'truths.json').read_text())
+    run_pipeline(REPO / 'dataset')
+
+    tables = published_tables(database)
+    for name in tables:
+        assert tables[name] == truths[name], name
+    plan, said = truths['plan'], answers(database)
+    assert said['q1'].startswith(f"Most often: {plan['orphan_types'][0]} (")
+    assert said['q2'].startswith(f"The date: {plan['duplicate_date']} (")
+    assert said['q3'].startswith(f"{plan['top_country']}, with ")
+    assert said['q4'].startswith(f"{question_group(plan['valuable_age'])}. ")
+    lines_in = sum(truths['lines'].values())
+    assert database.rows('select sum(lines_read), sum(rows_loaded), sum(rows_rejected) from raw.load_audit') == \
+        [(lines_in, lines_in, 0)]
+
+
+def test_original_dataset_matches_an_independent_reading(run_pipeline, database, original_dataset):
+    run_pipeline(original_dataset)
+    assert published_tables(database) == expected_tables(original_dataset)
+    (rejected,) = database.rows('select count(*) from raw.rejected_rows')[0]
+    assert rejected == 0
+
+
+def test_readme_answers_are_the_pipelines(run_pipeline, database, original_dataset):
+    run_pipeline(original_dataset)
+    readme = ' '.join((REPO / 'README.md').read_text().split())
+    for question_id, answer in sorted(answers(database).items()):
+        assert answer in readme, f'README.md does not give the pipeline answer to {question_id}: {answer}'
+
+
+def test_rerun_leaves_identical_tables(run_pipeline, database):
+    run_pipeline(REPO / 'dataset')
+    first = snapshot(database)
+    run_pipeline(REPO / 'dataset')
+    assert snapshot(database) == first
+
+
+def test_bad_rows_are_kept_with_reasons_and_the_rest_loads(run_pipeline, database, tmp_path):
+    shutil.copytree(REPO / 'dataset', tmp_path / 'data')
+    events = tmp_path / 'data' / 'user_interaction.csv'
+    good = events.read_text()
+    bad = ["'X1', seven, 'VIEW', '2019-05-05 14:05:20'", "'X2', 7, 'SCROLL', '2019-05-05 14:05:20'"]
+    events.write_text(good + '\n' + '\n'.join(bad))
+    run_pipeline(tmp_path / 'data')
+    lines = good.count('\n') + 1
+    rejected = database.rows(
+        "select line_number, raw_line, reason from raw.rejected_rows where source_file = 'user_interaction.csv' "
+        'order by line_number')
+    assert [(n, text) for n, text, _ in rejected] == [(lines + 1, bad[0]), (lines + 2, bad[1])]
+    assert 'user_id is not an integer' in rejected[0][2] and 'longer than 5' in rejected[1][2]
+    assert database.rows('select count(*) from raw.user_interaction') == [(lines,)]
+
+
+def test_failed_run_leaves_the_previous_tables(run_pipeline, database, tmp_path):
+    run_pipeline(REPO / 'dataset')
+    before = snapshot(database)
+    shutil.copytree(REPO / 'dataset', tmp_path / 'broken')
+    (tmp_path / 'broken' / 'user_interaction.csv').unlink()
+    process = run_pipeline(tmp_path / 'broken', check=False)
+    assert process.returncode != 0
+    assert 'user_interaction.csv: file not found' in process.stdout + process.stderr
+    assert snapshot(database) == before

@@ -1,0 +1,133 @@
+"""The readers of tables.sql and of the take-home's CSV dialect, on tiny files."""
+from pathlib import Path
+
+import pytest
+
+from mage_project.utils.dataset import (
+    DatasetError, LoadCounts, check_input_files, iter_copy_lines, parse_ddl,
+)
+
+DDL = """create table users (user_id int, age varchar(5), country varchar(2));
+create table user_interaction (event_id varchar(36), user_id int, event_type varchar(5), event_time timestamp);"""
+GOOD = "'A1', 3, 'CLICK', '2019-05-05 14:05:20'"
+
+
+@pytest.fixture
+def tables(tmp_path):
+    (tmp_path / 'tables.sql').write_text(DDL)
+    return parse_ddl(tmp_path / 'tables.sql')
+
+
+def read(tmp_path: Path, tables, content: bytes, table: str = 'user_interaction'):
+    path = tmp_path / f'{table}.csv'
+    path.write_bytes(content)
+    counts, rejected = LoadCounts(), []
+    rows = list(iter_copy_lines(path, tables[table], counts, rejected.append))
+    assert counts.balanced, counts
+    return rows, rejected
+
+
+def test_ddl_types_follow_the_file(tables):
+    assert [c.sql_type for c in tables['user_interaction'].columns] == \
+        ['varchar(36)', 'int', 'varchar(5)', 'timestamp']
+    assert tables['users'].ddl() == 'user_id int, age varchar(5), country varchar(2)'
+
+
+@pytest.mark.parametrize('ddl, message', [
+    ('create table users (user_id int, age varchar(5), country varchar(2));', 'no CREATE TABLE for user_interaction'),
+    (DDL + '\ndrop table users;', 'line 3: expected a CREATE TABLE statement'),
+    (DDL.replace('users (user_id', 'people (user_id'), "unexpected table 'people'"),
+    (DDL.replace('country varchar(2)', 'nation varchar(2)'), 'expected user_id, age, country'),
+    (DDL.replace('event_time timestamp', 'event_time blob'), "unsupported type 'blob'"),
+])
+def test_broken_ddl_names_file_and_problem(tmp_path, ddl, message):
+    path = tmp_path / 'tables.sql'
+    path.write_text(ddl)
+    with pytest.raises(DatasetError, match=message) as error:
+        parse_ddl(path)
+    assert str(path) in str(error.value)
+
+
+def test_missing_ddl_is_a_file_error(tmp_path):
+    with pytest.raises(DatasetError, match='tables.sql: file not found'):
+        parse_ddl(tmp_path / 'tables.sql')
+
+
+def test_take_home_dialect_quotes_spaces_and_no_final_newline(tmp_path, tables):
+    rows, rejected = read(tmp_path, tables, (GOOD + '\n' + GOOD.replace('A1', 'A2')).encode())
+    assert rows == ['A1\t3\tCLICK\t2019-05-05 14:05:20\n', 'A2\t3\tCLICK\t2019-05-05 14:05:20\n']
+    assert rejected == []
+
+
+@pytest.mark.parametrize('content', [
+    GOOD.encode() + b'\r\n' + GOOD.encode() + b'\r\n',   # CRLF
+    b'\xef\xbb\xbf' + GOOD.encode() + b'\n' + GOOD.encode(),  # BOM, no final newline
+])
+def test_line_endings_and_bom_do_not_change_the_rows(tmp_path, tables, content):
+    rows, rejected = read(tmp_path, tables, content)
+    assert rows == ['A1\t3\tCLICK\t2019-05-05 14:05:20\n'] * 2 and rejected == []
+
+
+@pytest.mark.parametrize('line, reason', [
+    ("'A1', x, 'CLICK', '2019-05-05 14:05:20'", "user_id is not an integer: 'x'"),
+    ("'A1', 99999999999, 'CLICK', '2019-05-05 14:05:20'", 'user_id is out of range'),
+    ("'A1', 3, 'CLICK', '2019-02-30 14:05:20'", 'event_time is not a valid date and time'),
+    ("'A1', 3, 'CLICK', 'yesterday'", 'event_time is not a timestamp'),
+    ("'A1', 3, 'SCROLL', '2019-05-05 14:05:20'", 'event_type is longer than 5 characters'),
+    ("'A1', 3, 'CLICK'", 'has 3 fields; expected 4'),
+    ("'A1', 3, 'CLICK', '2019-05-05 14:05:20', 'extra'", 'has 5 fields; expected 4'),
+    ("'A1, 3, 'CLICK', '2019-05-05 14:05:20'", 'not valid CSV'),
+    ("", 'blank line'),
+])
+def test_bad_rows_are_rejected_with_line_number_and_reason(tmp_path, tables, line, reason):
+    rows, rejected = read(tmp_path, tables, f'{GOOD}\n{line}\n{GOOD}'.encode())
+    assert len(rows) == 2
+    assert [(r.line_number, r.raw_text) for r in rejected] == [(2, line)]
+    assert reason in rejected[0].reason
+
+
+def test_an_open_quote_rejects_only_its_own_line(tmp_path, tables):
+    rows, rejected = read(tmp_path, tables, f"'A1, 3\n{GOOD}\n{GOOD}".encode())
+    assert len(rows) == 2
+    assert [r.line_number for r in rejected] == [1]
+
+
+def test_non_utf8_byte_is_rejected_with_its_text(tmp_path, tables):
+    rows, rejected = read(tmp_path, tables, GOOD.encode() + b"\n'A\xff', 3, 'VIEW', '2019-05-05 14:05:20'")
+    assert len(rows) == 1
+    assert rejected[0].line_number == 2 and 'byte 0xff' in rejected[0].reason
+    assert '\\xff' in rejected[0].raw_text
+
+
+def test_header_line_is_rejected_as_header(tmp_path, tables):
+    rows, rejected = read(tmp_path, tables, f'event_id, user_id, event_type, event_time\n{GOOD}'.encode())
+    assert len(rows) == 1 and rejected[0].reason == 'header line (column names), not data'
+
+
+def test_quotes_inside_values_and_copy_escapes(tmp_path, tables):
+    rows, _ = read(tmp_path, tables, b"'O''Brien\\x', 3, 'VIEW', '2019-05-05 14:05:20'")
+    assert rows == ["O'Brien\\\\x\t3\tVIEW\t2019-05-05 14:05:20\n"]
+
+
+def test_unknown_event_type_that_fits_the_column_is_loaded(tmp_path, tables):
+    rows, rejected = read(tmp_path, tables, b"'A1', 3, 'BUY', '2019-05-05 14:05:20'")
+    assert len(rows) == 1 and rejected == []
+
+
+@pytest.mark.parametrize('missing', ['users.csv', 'user_interaction.csv', 'tables.sql'])
+def test_missing_input_file_stops_before_loading(tmp_path, missing):
+    (tmp_path / 'tables.sql').write_text(DDL)
+    (tmp_path / 'users.csv').write_text("1, '18-45', 'DE'")
+    (tmp_path / 'user_interaction.csv').write_text(GOOD)
+    (tmp_path / missing).unlink()
+    with pytest.raises(DatasetError, match=f'{missing}: file not found'):
+        check_input_files(tmp_path)
+
+
+@pytest.mark.parametrize('content', [b'', b'\n', b'\xef\xbb\xbf\r\n'])
+def test_empty_file_stops_before_loading(tmp_path, content):
+    (tmp_path / 'tables.sql').write_text(DDL)
+    (tmp_path / 'users.csv').write_text("1, '18-45', 'DE'")
+    (tmp_path / 'user_interaction.csv').write_bytes(content)
+    with pytest.raises(DatasetError, match='user_interaction.csv: file is empty'):
+        check_input_files(tmp_path)
