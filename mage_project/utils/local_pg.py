@@ -6,6 +6,7 @@ server. It listens on a Unix socket in its data folder only.
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -46,7 +47,8 @@ def main(argv: list[str]) -> None:
     command = argv[0] if argv else 'start'
     data_dir = Path(argv[1]) if len(argv) > 1 else DEFAULT_DATA_DIR
     if command == 'start':
-        databases = tuple(argv[2:]) or ('events', 'events_test')
+        # The profiles' default databases, and the one .env names, if any.
+        databases = tuple(argv[2:]) or tuple(filter(None, ('events', 'events_test', os.getenv('POSTGRES_DB'))))
         for key, value in start(data_dir, databases).items():
             print(f"export {key}='{value}'")
     elif command == 'stop':
