@@ -1,0 +1,101 @@
+"""docker-compose.yml, checked without a Docker engine: against the compose specification, for
+its variables, for the paths it mounts, and by running its commands outside Docker."""
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+from tests.deploy import compose
+
+TOOLS = REPO / '.venv-tools' / 'bin' / 'check-jsonschema'
+SERVICES_WITH_PIPELINE = ('mage', 'pipeline')
+
+
+def test_compose_file_follows_the_compose_specification():
+    checker = shutil.which('check-jsonschema') or (str(TOOLS) if TOOLS.exists() else None)
+    if checker is None:
+        pytest.skip('check-jsonschema is not installed (make test installs it into .venv-tools)')
+    result = subprocess.run([checker, '--builtin-schema', 'vendor.compose-spec', str(compose.COMPOSE_FILE)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_images_are_pinned_and_mage_matches_requirements():
+    pinned_mage = re.search(r'^mage-ai==(\S+)$', (REPO / 'requirements.txt').read_text(), re.M)[1]
+    for name, service in compose.load()['services'].items():
+        image = service['image']
+        assert ':' in image and not image.endswith(':latest'), f'{name}: {image} is not pinned'
+        if image.startswith('mageai/mageai'):
+            assert image == f'mageai/mageai:{pinned_mage}', f'{name}: {image} differs from mage-ai=={pinned_mage}'
+    assert re.fullmatch(r'postgres:\d+', compose.load()['services']['postgres']['image'])
+
+
+def test_no_host_path_outside_the_repository():
+    for name, service in compose.load()['services'].items():
+        for volume in service.get('volumes', []):
+            source = volume.split(':')[0]
+            if source.startswith(('.', '/', '~')):
+                assert (REPO / source).resolve().is_relative_to(REPO), f'{name} mounts {source}'
+
+
+def test_postgres_has_a_volume_and_a_pg_isready_healthcheck():
+    postgres = compose.load()['services']['postgres']
+    assert any(not v.startswith(('.', '/')) for v in postgres['volumes']), 'no named volume'
+    assert 'pg_isready' in ' '.join(postgres['healthcheck']['test'])
+    for name in SERVICES_WITH_PIPELINE:
+        assert compose.load()['services'][name]['depends_on']['postgres']['condition'] == 'service_healthy'
+
+
+def test_mage_editor_requires_login_with_credentials_from_env():
+    environment = compose.load()['services']['mage']['environment']
+    assert environment['REQUIRE_USER_AUTHENTICATION'] in ('1', 'true', 'True')
+    for key in ('DEFAULT_OWNER_EMAIL', 'DEFAULT_OWNER_PASSWORD', 'JWT_SECRET'):
+        assert re.fullmatch(r'\$\{[A-Z_]+:\?[^}]+\}', environment[key]), \
+            f'{key} must come from .env and be required, not defaulted: {environment[key]}'
+    assert '6789:6789' in ' '.join(compose.load()['services']['mage']['ports'])
+
+
+def test_every_variable_compose_reads_is_in_env_example():
+    missing = compose.referenced_variables() - set(compose.env_example())
+    assert not missing, f'.env.example lacks {sorted(missing)}'
+
+
+def test_mounted_project_paths_exist():
+    for name in SERVICES_WITH_PIPELINE:
+        service = compose.load()['services'][name]
+        workdir = compose.host_path(name, service['working_dir'])
+        project = workdir / service['command'][2]
+        assert (project / 'metadata.yaml').is_file(), f'{name}: no Mage project at {project}'
+        io_config = project / 'io_config.yaml'
+        assert io_config.resolve().is_relative_to(REPO) and io_config.resolve().is_file(), \
+            f'{name}: {io_config} does not resolve inside the repository'
+        if service['command'][1] == 'run':
+            pipeline = project / 'pipelines' / service['command'][3] / 'metadata.yaml'
+            assert pipeline.is_file(), f'{name}: no pipeline at {pipeline}'
+
+
+def test_pipeline_service_command_completes_outside_docker(database, tmp_path):
+    """The one-shot service's command, with the variables compose gives it (the database is this
+    test's instead of the postgres service), runs the pipeline to completion."""
+    service = compose.load()['services']['pipeline']
+    variables = compose.env_example() | {
+        'POSTGRES_PASSWORD': database.env['POSTGRES_PASSWORD'] or 'unused-locally',
+        'POSTGRES_USER': database.env['POSTGRES_USER'], 'POSTGRES_DB': database.env['POSTGRES_DB'],
+        'MAGE_OWNER_EMAIL': 'owner@example.com', 'MAGE_OWNER_USERNAME': 'owner',
+        'MAGE_OWNER_PASSWORD': 'unused-locally', 'MAGE_JWT_SECRET': 'unused-locally',
+    }
+    environment = compose.service_environment('pipeline', variables)
+    environment.update(
+        POSTGRES_HOST=database.env['POSTGRES_HOST'], POSTGRES_PORT=database.env['POSTGRES_PORT'],
+        POSTGRES_PASSWORD=database.env['POSTGRES_PASSWORD'],
+        MAGE_DATA_DIR=str(tmp_path / 'mage_data'), PATH=str(Path(sys.executable).parent) + ':/usr/bin:/bin',
+        HOME=str(tmp_path),
+    )
+    result = subprocess.run(service['command'], cwd=compose.host_path('pipeline', service['working_dir']),
+                            env=environment, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert database.rows('select count(*) from analytics.answers') == [(4,)]
