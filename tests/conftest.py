@@ -89,19 +89,28 @@ def database(postgres_server) -> Database:
 
 
 @pytest.fixture
-def run_pipeline(database, tmp_path):
-    """Run `mage run mage_project event_analytics --test`, as `make run` does, against the test's
-    database and a given dataset folder; returns the finished process."""
-    def run(dataset_dir: Path, extra_env: dict[str, str] | None = None, check: bool = True):
+def base_env(database, tmp_path):
+    """The environment of a pipeline process: this test's database, ENV=test, a dataset folder."""
+    def make(dataset_dir: Path, extra_env: dict[str, str] | None = None) -> dict[str, str]:
         env = {
             key: value for key, value in os.environ.items()
-            if not key.startswith('POSTGRES_') and key not in ('ENV', 'DATASET_DIR')
+            if not key.startswith(('POSTGRES_', 'MAGE_', 'DEFAULT_OWNER_')) and key not in ('ENV', 'DATASET_DIR')
         }
         env.update(database.env)
         # COLUMNS keeps Mage's rich tracebacks from wrapping the messages the tests look for.
         env.update(ENV='test', DATASET_DIR=str(dataset_dir), MAGE_DATA_DIR=str(tmp_path / 'mage_data'),
                    COLUMNS='400')
         env.update(extra_env or {})
+        return env
+    return make
+
+
+@pytest.fixture
+def run_pipeline(base_env):
+    """Run `mage run mage_project event_analytics --test`, as `make run` does, against the test's
+    database and a given dataset folder; returns the finished process."""
+    def run(dataset_dir: Path, extra_env: dict[str, str] | None = None, check: bool = True):
+        env = base_env(dataset_dir, extra_env)
         process = subprocess.run(
             [str(MAGE), 'run', 'mage_project', PIPELINE, '--test'],
             cwd=REPO, env=env, capture_output=True, text=True, timeout=600,

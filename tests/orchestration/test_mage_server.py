@@ -1,0 +1,61 @@
+"""End to end through a real `mage start` server: log in, trigger the pipeline by its API trigger,
+follow the run to its end. No mocks; the server is always stopped."""
+import shutil
+
+import pytest
+
+from tests.conftest import PIPELINE, REPO
+from tests.orchestration.mage_server import MageApiError, MageServer
+
+OWNER = ('owner@example.com', 'Test-owner-pw-1')
+
+
+@pytest.fixture
+def dataset_copy(tmp_path):
+    shutil.copytree(REPO / 'dataset', tmp_path / 'dataset')
+    return tmp_path / 'dataset'
+
+
+@pytest.fixture
+def server(database, dataset_copy, tmp_path, base_env):
+    env = base_env(dataset_copy)
+    server = MageServer(env, tmp_path, OWNER)
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+    assert server.process.poll() is not None, 'the Mage server is still running'
+
+
+def test_default_admin_login_is_refused(server):
+    with pytest.raises(MageApiError, match='invalid'):
+        server.login('admin@admin.com', 'admin')
+    with pytest.raises(MageApiError):
+        server.request('GET', f'pipelines/{PIPELINE}/pipeline_schedules', auth=False)
+
+
+def test_triggers_in_code_become_schedules(server):
+    schedules = {s['name']: s for s in server.schedules(PIPELINE)}
+    # daily_refresh is filtered out by its envs (dev, prod): the tests run with ENV=test.
+    assert set(schedules) == {'api_trigger'}
+    assert schedules['api_trigger']['schedule_type'] == 'api' and schedules['api_trigger']['token']
+
+
+def test_api_trigger_runs_the_pipeline_to_completion(server, database):
+    (schedule,) = [s for s in server.schedules(PIPELINE) if s['name'] == 'api_trigger']
+    run = server.wait_for_run(server.trigger(schedule)['id'])
+    assert run['status'] == 'completed', server.run_logs(PIPELINE, run['id'])[-3000:]
+    assert {b['status'] for b in server.block_runs(run['id'])} == {'completed'}
+    assert database.rows('select count(*) from analytics.answers') == [(4,)]
+    assert database.rows('select count(*) from analytics.visitors_by_country where visitors > 0')[0][0] > 0
+
+
+def test_run_on_a_broken_dataset_fails_and_says_why(server, database, dataset_copy):
+    (dataset_copy / 'tables.sql').write_text('create table users (user_id int);')
+    (schedule,) = [s for s in server.schedules(PIPELINE) if s['name'] == 'api_trigger']
+    run = server.wait_for_run(server.trigger(schedule)['id'])
+    assert run['status'] == 'failed'
+    failed = [b['block_uuid'] for b in server.block_runs(run['id']) if b['status'] == 'failed']
+    assert failed == ['load_users']
+    assert 'tables.sql' in server.run_logs(PIPELINE, run['id'])
+    assert database.rows("select count(*) from information_schema.schemata where schema_name = 'analytics'") == [(0,)]
