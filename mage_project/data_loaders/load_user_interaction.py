@@ -1,4 +1,4 @@
-from mage_project.utils.raw_load import check_load_balanced, load_raw_table, sample_rows
+from mage_project.utils.raw_load import SAMPLE_ROWS, check_load_balanced, load_raw_table, sample_rows
 
 if 'data_loader' not in globals():
     from mage_ai.data_preparation.decorators import data_loader
@@ -9,12 +9,11 @@ if 'test' not in globals():
 @data_loader
 def load_user_interaction(*args, **kwargs):
     """Stream user_interaction.csv into raw.user_interaction (load_users has started the run).
-    Output: one row of line counts for the file."""
-    report = load_raw_table('user_interaction')
-    print(sample_rows('user_interaction').to_string(index=False))
-    return report
+    Outputs: the file's line counts (read, loaded, rejected) and a sample of the loaded rows."""
+    return load_raw_table('user_interaction'), sample_rows('user_interaction')
 
 
 @test
-def test_every_line_loaded_or_rejected(output, *args) -> None:
-    check_load_balanced(output, 'user_interaction')
+def test_every_line_loaded_or_rejected(report, sample, *args) -> None:
+    check_load_balanced(report, 'user_interaction')
+    assert len(sample) == min(SAMPLE_ROWS, int(report.rows_loaded.iloc[0])), 'the sample should show the first loaded rows'

@@ -1,4 +1,4 @@
-from mage_project.utils.raw_load import check_load_balanced, load_raw_table, sample_rows, start_run
+from mage_project.utils.raw_load import SAMPLE_ROWS, check_load_balanced, load_raw_table, sample_rows, start_run
 
 if 'data_loader' not in globals():
     from mage_ai.data_preparation.decorators import data_loader
@@ -9,13 +9,13 @@ if 'test' not in globals():
 @data_loader
 def load_users(*args, **kwargs):
     """Start the run (check every input file, take the run lock, create empty build schemas),
-    then stream users.csv into raw.users. Output: one row of line counts for the file."""
+    then stream users.csv into raw.users.
+    Outputs: the file's line counts (read, loaded, rejected) and a sample of the loaded rows."""
     start_run()
-    report = load_raw_table('users')
-    print(sample_rows('users').to_string(index=False))
-    return report
+    return load_raw_table('users'), sample_rows('users')
 
 
 @test
-def test_every_line_loaded_or_rejected(output, *args) -> None:
-    check_load_balanced(output, 'users')
+def test_every_line_loaded_or_rejected(report, sample, *args) -> None:
+    check_load_balanced(report, 'users')
+    assert len(sample) == min(SAMPLE_ROWS, int(report.rows_loaded.iloc[0])), 'the sample should show the first loaded rows'
