@@ -1,0 +1,45 @@
+"""What people look at rather than read: the chart widgets in the editor and the HTML report."""
+import json
+import subprocess
+import sys
+
+from tests.conftest import REPO
+
+CHARTS = {  # widget -> (analytics table, x column, y column)
+    'chart_orphan_events_by_type': ('orphan_events_by_type', 'event_type', 'orphan_events'),
+    'chart_duplicate_events_by_date': ('duplicate_events_by_date', 'event_date', 'surplus_copies'),
+    'chart_visitors_by_country': ('visitors_by_country', 'country', 'visitors'),
+    'chart_valuable_users_by_age_group': ('valuable_users_by_age_group', 'age_group', 'valuable_users'),
+}
+EXECUTE_WIDGETS = '''
+import json, os
+from mage_ai.settings.repo import set_repo_path
+set_repo_path(os.path.abspath('mage_project'))
+from mage_ai.data_preparation.models.pipeline import Pipeline
+pipeline = Pipeline('event_analytics', repo_path=os.path.abspath('mage_project'))
+out = {uuid: json.loads(w.execute_sync(run_all_blocks=True)['output'])
+       for uuid, w in pipeline.widgets_by_uuid.items()}
+print('WIDGETS' + json.dumps(out))
+'''
+
+
+def test_chart_widgets_plot_the_analytics_tables(run_pipeline, database, base_env):
+    run_pipeline(REPO / 'dataset')
+    env = base_env(REPO / 'dataset')
+    result = subprocess.run([sys.executable, '-c', EXECUTE_WIDGETS], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    widgets = json.loads(result.stdout.split('WIDGETS', 1)[1])
+    assert set(widgets) == set(CHARTS)
+    for uuid, (table, x, y) in CHARTS.items():
+        rows = database.rows(f'select {x}::text, {y} from analytics.{table} order by rank')
+        assert widgets[uuid]['x'] == [r[0] for r in rows], uuid
+        assert widgets[uuid]['y'] == [[r[1] for r in rows]], uuid
+
+
+def test_report_of_the_take_home_files_is_the_one_the_readme_links(run_pipeline, original_dataset, tmp_path):
+    run_pipeline(original_dataset, {'REPORT_DIR': str(tmp_path / 'report')})
+    written = (tmp_path / 'report' / 'answers.html').read_text()
+    assert written == (REPO / 'docs' / 'answers_take_home.html').read_text(), \
+        'docs/answers_take_home.html is stale: copy the report of `DATASET_DIR=../shared/dataset make run`'
+    assert 'docs/answers_take_home.html' in (REPO / 'README.md').read_text()
