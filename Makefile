@@ -11,11 +11,12 @@ PIPELINE := event_analytics
 WITH_ENV := set -a; if [ -f .env ]; then . ./.env; fi; set +a; \
 	if [ -z "$${POSTGRES_HOST:-}" ]; then eval "$$($(PY) -m $(PROJECT).utils.local_pg start)"; fi;
 
-.PHONY: run test answers venv tools lock pg-stop clean help
+.PHONY: run test editor answers venv tools lock pg-stop clean help
 
 help:
 	@echo "make run      set up .venv, run the pipeline ($(PIPELINE)) and print the answers"
 	@echo "make test     set up .venv and run the tests"
+	@echo "make editor   start the Mage editor (http://localhost:6789, login required)"
 	@echo "make answers  print analytics.answers of the last run"
 	@echo "make pg-stop  stop the embedded Postgres"
 
@@ -42,6 +43,10 @@ $(VENV)/.installed: requirements.txt
 run: venv
 	@$(WITH_ENV) \
 	$(MAGE) run $(PROJECT) $(PIPELINE) --test && $(PY) -m $(PROJECT).utils.answers
+
+# The Mage editor on this project, login required; prints the address and the owner's login.
+editor: venv
+	@$(WITH_ENV) $(PY) -m $(PROJECT).utils.editor $${MAGE_PORT:-6789}
 
 answers: venv
 	@$(WITH_ENV) $(PY) -m $(PROJECT).utils.answers

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from mage_project.utils.settings import REPO_DIR
@@ -19,7 +20,9 @@ SUPERUSER = 'postgres'
 def start(data_dir: Path = DEFAULT_DATA_DIR, databases: tuple[str, ...] = ()) -> dict[str, str]:
     """Start (or reuse) the server in ``data_dir`` and create ``databases``; returns the
     POSTGRES_* variables that reach it. The server outlives this process."""
-    import pgserver
+    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        warnings.simplefilter('ignore')
+        import pgserver
 
     data_dir = Path(data_dir).resolve()
     server = pgserver.get_server(data_dir, cleanup_mode=None)

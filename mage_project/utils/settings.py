@@ -81,3 +81,14 @@ def connection_settings(env: str | None = None) -> ConnectionSettings:
 def run_lock_wait_seconds() -> float:
     """How long a run waits for a concurrent run to finish before failing (RUN_LOCK_WAIT_SECONDS)."""
     return float(os.getenv('RUN_LOCK_WAIT_SECONDS') or 300)
+
+
+def report_path() -> Path:
+    """Where export_answers_report writes the HTML report: REPORT_DIR (default reports/)/answers.html."""
+    folder = Path(os.getenv('REPORT_DIR') or 'reports')
+    return (folder if folder.is_absolute() else REPO_DIR / folder) / 'answers.html'
+
+
+def mage_data_dir() -> Path:
+    """Mage's own state (MAGE_DATA_DIR, default .mage_data in the repository, as metadata.yaml says)."""
+    return Path(os.getenv('MAGE_DATA_DIR') or REPO_DIR / '.mage_data')
