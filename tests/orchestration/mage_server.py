@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -11,10 +12,12 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from mage_ai.settings.server import OAUTH2_APPLICATION_CLIENT_ID
+
 from tests.conftest import MAGE, REPO
 
-# The editor's public API key (Mage's OAUTH2_APPLICATION_CLIENT_ID), sent by every browser client.
-API_KEY = 'zkWlN0PkIKSN0C11CfUHUj84OT5XOJ6tDZ6bDRO2'
+# The editor's public API key, the same in every Mage install and sent by every browser client.
+API_KEY = OAUTH2_APPLICATION_CLIENT_ID
 
 
 def free_port() -> int:
@@ -23,10 +26,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def copy_project(target: Path) -> Path:
+    """A copy of what the server needs (the Mage project, io_config.yaml, dataset/): Mage rewrites
+    triggers.yaml and metadata.yaml when it syncs, and tests must not touch the working tree."""
+    target.mkdir(parents=True)
+    shutil.copytree(REPO / 'mage_project', target / 'mage_project', symlinks=True,
+                    ignore=shutil.ignore_patterns('__pycache__'))
+    shutil.copy(REPO / 'io_config.yaml', target / 'io_config.yaml')
+    shutil.copytree(REPO / 'dataset', target / 'dataset')
+    return target
+
+
 class MageServer:
     """`mage start mage_project` on a free port with user authentication on."""
 
-    def __init__(self, env: dict[str, str], data_dir: Path, owner: tuple[str, str]):
+    def __init__(self, env: dict[str, str], data_dir: Path, owner: tuple[str, str], repo: Path = REPO):
+        self.repo = repo
         self.port = free_port()
         self.url = f'http://127.0.0.1:{self.port}'
         self.owner = owner
@@ -39,7 +54,7 @@ class MageServer:
 
     def start(self, timeout: float = 120) -> 'MageServer':
         self.process = subprocess.Popen(
-            [str(MAGE), 'start', 'mage_project', '--port', str(self.port)], cwd=REPO, env=self.env,
+            [str(MAGE), 'start', 'mage_project', '--port', str(self.port)], cwd=self.repo, env=self.env,
             stdout=self.log_path.open('w'), stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -1,25 +1,26 @@
 """End to end through a real `mage start` server: log in, trigger the pipeline by its API trigger,
 follow the run to its end. No mocks; the server is always stopped."""
-import shutil
-
 import pytest
 
-from tests.conftest import PIPELINE, REPO
-from tests.orchestration.mage_server import MageApiError, MageServer
+from tests.conftest import PIPELINE
+from tests.orchestration.mage_server import MageApiError, MageServer, copy_project
 
 OWNER = ('owner@example.com', 'Test-owner-pw-1')
 
 
 @pytest.fixture
-def dataset_copy(tmp_path):
-    shutil.copytree(REPO / 'dataset', tmp_path / 'dataset')
-    return tmp_path / 'dataset'
+def repo_copy(tmp_path):
+    return copy_project(tmp_path / 'repo')
 
 
 @pytest.fixture
-def server(database, dataset_copy, tmp_path, base_env):
-    env = base_env(dataset_copy)
-    server = MageServer(env, tmp_path, OWNER)
+def dataset_copy(repo_copy):
+    return repo_copy / 'dataset'
+
+
+@pytest.fixture
+def server(database, repo_copy, dataset_copy, tmp_path, base_env):
+    server = MageServer(base_env(dataset_copy), tmp_path, OWNER, repo=repo_copy)
     try:
         yield server.start()
     finally:
