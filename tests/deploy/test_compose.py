@@ -1,7 +1,9 @@
 """docker-compose.yml, checked without a Docker engine: against the compose specification, for
 its variables, for the paths it mounts, and by running its commands outside Docker."""
 import re
+import secrets
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -78,24 +80,58 @@ def test_mounted_project_paths_exist():
             assert pipeline.is_file(), f'{name}: no pipeline at {pipeline}'
 
 
-def test_pipeline_service_command_completes_outside_docker(database, tmp_path):
-    """The one-shot service's command, with the variables compose gives it (the database is this
-    test's instead of the postgres service), runs the pipeline to completion."""
-    service = compose.load()['services']['pipeline']
-    variables = compose.env_example() | {
+def compose_variables(database) -> dict[str, str]:
+    """.env.example with the blanks a user must fill in filled in, and this test's database."""
+    return compose.env_example() | {
         'POSTGRES_PASSWORD': database.env['POSTGRES_PASSWORD'] or 'unused-locally',
         'POSTGRES_USER': database.env['POSTGRES_USER'], 'POSTGRES_DB': database.env['POSTGRES_DB'],
         'MAGE_OWNER_EMAIL': 'owner@example.com', 'MAGE_OWNER_USERNAME': 'owner',
-        'MAGE_OWNER_PASSWORD': 'unused-locally', 'MAGE_JWT_SECRET': 'unused-locally',
+        'MAGE_OWNER_PASSWORD': secrets.token_urlsafe(12), 'MAGE_JWT_SECRET': secrets.token_hex(16),
     }
-    environment = compose.service_environment('pipeline', variables)
+
+
+def service_environment_here(service: str, database, tmp_path) -> dict[str, str]:
+    """What compose gives the service, with the postgres service replaced by this test's server
+    and the repository's mount point by the repository (or a copy of it)."""
+    environment = compose.service_environment(service, compose_variables(database))
     environment.update(
         POSTGRES_HOST=database.env['POSTGRES_HOST'], POSTGRES_PORT=database.env['POSTGRES_PORT'],
         POSTGRES_PASSWORD=database.env['POSTGRES_PASSWORD'],
         MAGE_DATA_DIR=str(tmp_path / 'mage_data'), PATH=str(Path(sys.executable).parent) + ':/usr/bin:/bin',
         HOME=str(tmp_path),
     )
+    return environment
+
+
+def test_pipeline_service_command_completes_outside_docker(database, tmp_path):
+    """The one-shot service's command, with the variables compose gives it (the database is this
+    test's instead of the postgres service), runs the pipeline to completion."""
+    service = compose.load()['services']['pipeline']
+    environment = service_environment_here('pipeline', database, tmp_path)
     result = subprocess.run(service['command'], cwd=compose.host_path('pipeline', service['working_dir']),
                             env=environment, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert database.rows('select count(*) from analytics.answers') == [(4,)]
+
+
+def test_mage_service_command_serves_the_editor_with_the_env_owner(database, tmp_path):
+    """The mage service's command (`mage start mage_project` on 6789), with the variables compose
+    gives it: the editor answers, the owner from .env logs in, Mage's default admin does not."""
+    from tests.orchestration.mage_server import MageApiError, MageServer, copy_project
+
+    with socket.socket() as probe:
+        if probe.connect_ex(('127.0.0.1', 6789)) == 0:
+            pytest.skip('port 6789 is in use here; the mage service listens on it')
+    service = compose.load()['services']['mage']
+    environment = service_environment_here('mage', database, tmp_path)
+    owner = (environment['DEFAULT_OWNER_EMAIL'], environment['DEFAULT_OWNER_PASSWORD'])
+    command = [str(Path(sys.executable).with_name(service['command'][0]))] + service['command'][1:]
+    repo = copy_project(tmp_path / 'repo')
+    server = MageServer(environment, tmp_path, owner, repo=repo, command=command, port=6789)
+    try:
+        server.start()
+        assert server.login()
+        with pytest.raises(MageApiError):
+            server.login('admin@admin.com', 'admin')
+    finally:
+        server.stop()

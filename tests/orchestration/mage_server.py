@@ -40,21 +40,23 @@ def copy_project(target: Path) -> Path:
 class MageServer:
     """`mage start mage_project` on a free port with user authentication on."""
 
-    def __init__(self, env: dict[str, str], data_dir: Path, owner: tuple[str, str], repo: Path = REPO):
+    def __init__(self, env: dict[str, str], data_dir: Path, owner: tuple[str, str], repo: Path = REPO,
+                 command: list[str] | None = None, port: int | None = None):
         self.repo = repo
-        self.port = free_port()
+        self.port = port or free_port()
+        self.command = command or [str(MAGE), 'start', 'mage_project', '--port', str(self.port)]
         self.url = f'http://127.0.0.1:{self.port}'
         self.owner = owner
         self.log_path = data_dir / 'server.log'
-        self.env = dict(env, MAGE_DATA_DIR=str(data_dir / 'mage_data'), REQUIRE_USER_AUTHENTICATION='1',
-                        DEFAULT_OWNER_EMAIL=owner[0], DEFAULT_OWNER_USERNAME='owner',
-                        DEFAULT_OWNER_PASSWORD=owner[1], JWT_SECRET=os.urandom(16).hex())
+        self.env = {'MAGE_DATA_DIR': str(data_dir / 'mage_data'), 'REQUIRE_USER_AUTHENTICATION': '1',
+                    'DEFAULT_OWNER_EMAIL': owner[0], 'DEFAULT_OWNER_USERNAME': 'owner',
+                    'DEFAULT_OWNER_PASSWORD': owner[1], 'JWT_SECRET': os.urandom(16).hex(), **env}
         self.process = None
         self.token = None
 
     def start(self, timeout: float = 120) -> 'MageServer':
         self.process = subprocess.Popen(
-            [str(MAGE), 'start', 'mage_project', '--port', str(self.port)], cwd=self.repo, env=self.env,
+            self.command, cwd=self.repo, env=self.env,
             stdout=self.log_path.open('w'), stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
