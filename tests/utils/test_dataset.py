@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from mage_project.utils.dataset import (
-    DatasetError, LoadCounts, check_input_files, iter_copy_lines, parse_ddl,
+    DatasetError, LoadCounts, check_input_files, iter_copy_lines, iter_line_blocks, parse_ddl,
 )
 
 DDL = """create table users (user_id int, age varchar(5), country varchar(2));
@@ -22,8 +22,9 @@ def read(tmp_path: Path, tables, content: bytes, table: str = 'user_interaction'
     path = tmp_path / f'{table}.csv'
     path.write_bytes(content)
     counts, rejected = LoadCounts(), []
-    rows = list(iter_copy_lines(path, tables[table], counts, rejected.append))
+    rows = ''.join(iter_copy_lines(path, tables[table], counts, rejected.append)).splitlines(keepends=True)
     assert counts.balanced, counts
+    assert counts.rows_loaded == len(rows) and counts.rows_rejected == len(rejected)
     return rows, rejected
 
 
@@ -131,3 +132,30 @@ def test_empty_file_stops_before_loading(tmp_path, content):
     (tmp_path / 'user_interaction.csv').write_bytes(content)
     with pytest.raises(DatasetError, match='user_interaction.csv: file is empty'):
         check_input_files(tmp_path)
+
+
+@pytest.mark.parametrize('content', [
+    b"a\nbb\nccc", b"a\r\nbb\r\nccc\r\n", b"\xef\xbb\xbfa\n\nccc\n", b"only", b"x\xffy\nz\n",
+])
+@pytest.mark.parametrize('block_bytes', [1, 2, 3, 1 << 20])
+def test_line_blocks_number_every_line_whatever_the_block_size(tmp_path, content, block_bytes):
+    path = tmp_path / 'f.csv'
+    path.write_bytes(content)
+    expected = content.removeprefix(b'\xef\xbb\xbf').decode('utf-8', 'backslashreplace').replace('\r\n', '\n')
+    expected_lines = expected[:-1].split('\n') if expected.endswith('\n') else expected.split('\n')
+    numbered = [(first + i, line) for first, lines in iter_line_blocks(path, block_bytes)
+                for i, line in enumerate(lines)]
+    assert numbered == list(enumerate(expected_lines, start=1))
+
+
+def test_values_that_need_escaping_or_checking_leave_the_fast_path_intact(tmp_path, tables):
+    lines = ["'A1', 3, 'CLICK', '2019-02-29 14:05:20'",   # not a leap year
+             "'A2', 3, 'CLICK', '2020-02-29 14:05:20'",   # a leap year
+             "'A3', 2147483648, 'CLICK', '2019-05-05 14:05:20'",
+             "'A4',3,'CLICK','2019-05-05 14:05:20'",       # no spaces: still the dialect
+             "'A\\5', -7, 'VIEW', '2019-12-31 23:59:59'"]
+    rows, rejected = read(tmp_path, tables, '\n'.join(lines).encode())
+    assert rows == ['A2\t3\tCLICK\t2020-02-29 14:05:20\n', 'A4\t3\tCLICK\t2019-05-05 14:05:20\n',
+                    'A\\\\5\t-7\tVIEW\t2019-12-31 23:59:59\n']
+    assert [(r.line_number, r.reason.split(':')[0]) for r in rejected] == [
+        (1, 'event_time is not a valid date and time'), (3, 'user_id is out of range')]
