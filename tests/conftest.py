@@ -4,8 +4,10 @@ exactly as `make run` does."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +36,7 @@ def original_dataset() -> Path:
 
 
 @pytest.fixture(scope='session')
-def postgres_server(tmp_path_factory) -> dict[str, str]:
+def postgres_server() -> dict[str, str]:
     """POSTGRES_* variables of a server the tests may create databases on."""
     if os.getenv('POSTGRES_HOST'):
         return {name: os.getenv(name, '') for name in CONNECTION_VARIABLES} | {
@@ -43,10 +45,13 @@ def postgres_server(tmp_path_factory) -> dict[str, str]:
         }
     from mage_project.utils import local_pg
 
-    data_dir = tmp_path_factory.mktemp('pgdata')
+    # Not under pytest's temporary folder: another pytest session may prune that, and the server
+    # runs as an unprivileged user that must keep access to its folder.
+    data_dir = Path(tempfile.mkdtemp(prefix='pgdata-'))
     settings = local_pg.start(data_dir)
     yield settings
     local_pg.stop(data_dir)
+    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @dataclass
