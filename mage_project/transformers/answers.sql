@@ -37,16 +37,25 @@ q2 as (
         case
             when coalesce(max(surplus_copies), 0) = 0 then 'No event row is an exact duplicate of another.'
             else format(
-                '%s: %s. %s surplus copies in all; other dates with any: %s.',
+                '%s: %s. %s surplus copies in all; other dates with any: %s%s.',
                 case when count(*) filter (where surplus_copies = top) > 1 then 'Tied' else 'The date' end,
                 string_agg(format('%s (%s surplus copies: %s rows logged for %s distinct events)', event_date, surplus_copies, event_rows, distinct_events), ' and ' order by rank)
                     filter (where surplus_copies = top),
                 sum(surplus_copies),
                 coalesce(string_agg(format('%s (%s)', event_date, surplus_copies), ', ' order by rank)
-                    filter (where surplus_copies > 0 and surplus_copies < top), 'none')
+                    filter (where surplus_copies > 0 and surplus_copies < top and nth <= 5), 'none'),
+                case
+                    when count(*) filter (where surplus_copies > 0 and surplus_copies < top) > 5
+                    then format(' and %s more dates', count(*) filter (where surplus_copies > 0 and surplus_copies < top) - 5)
+                    else ''
+                end
             )
         end as answer
-    from (select *, max(surplus_copies) over () as top from duplicates) as ranked
+    from (
+        -- nth numbers the dates below the top count, to list only the first five of them
+        select *, row_number() over (partition by surplus_copies = top order by rank) as nth
+        from (select *, max(surplus_copies) over () as top from duplicates) as with_top
+    ) as ranked
 ),
 
 q3 as (
