@@ -11,13 +11,14 @@ PIPELINE := event_analytics
 WITH_ENV := set -a; if [ -f .env ]; then . ./.env; fi; set +a; \
 	if [ -z "$${POSTGRES_HOST:-}" ]; then eval "$$($(PY) -m $(PROJECT).utils.local_pg start)"; fi;
 
-.PHONY: run test editor answers venv tools lock pg-stop clean help
+.PHONY: run test editor answers bench venv tools lock pg-stop clean help
 
 help:
 	@echo "make run      set up .venv, run the pipeline ($(PIPELINE)) and print the answers"
 	@echo "make test     set up .venv and run the tests"
 	@echo "make editor   start the Mage editor (http://localhost:6789, login required)"
 	@echo "make answers  print analytics.answers of the last run"
+	@echo "make bench    benchmark at EVENTS=2000000 events against psql \\copy and pandas to_sql"
 	@echo "make pg-stop  stop the embedded Postgres"
 
 venv: $(VENV)/.installed
@@ -53,6 +54,11 @@ answers: venv
 
 test: venv tools
 	@set -a; if [ -f .env ]; then . ./.env; fi; set +a; ENV=test $(PY) -m pytest $(PYTEST_ARGS)
+
+# The benchmark: the pipeline against psql \copy (the floor) and pandas to_sql; EVENTS=2000000 by default.
+EVENTS ?= 2000000
+bench: venv
+	@$(WITH_ENV) $(PY) bench/run.py --events $(EVENTS)
 
 # Regenerate the lock from requirements.in in a throwaway venv.
 lock:

@@ -1,0 +1,186 @@
+"""make bench EVENTS=N: the whole pipeline against two other ways of doing the same work.
+
+    python bench/run.py --events 2000000
+
+On the same generated files (cached in .cache/bench/) and the same Postgres server, each in a
+fresh database:
+
+- pipeline: `mage run mage_project event_analytics --test`, exactly as `make run`;
+- floor: psql \\copy of both files into the typed tables, then the pipeline's own SQL blocks as
+  CREATE TABLE AS, in one psql session: the least work that gives the same tables;
+- to_sql: pandas read_csv + DataFrame.to_sql (what many take-home solutions do), then the same SQL;
+  slow, so it runs on the first --tosql-events lines and its rate is compared per row.
+
+One line per way (seconds, rows per second, peak RSS of the client process), then
+`ratio_vs_floor=… peak_rss_mb=…`.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg2
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from mage_project.utils import local_pg  # noqa: E402
+from mage_project.utils.generate import Plan, generate  # noqa: E402
+
+PIPELINE = REPO / 'mage_project' / 'pipelines' / 'event_analytics' / 'metadata.yaml'
+TRANSFORMERS = REPO / 'mage_project' / 'transformers'
+TIME = '/usr/bin/time'
+
+
+def server_env() -> dict[str, str]:
+    if os.getenv('POSTGRES_HOST'):
+        return {k: os.environ[k] for k in ('POSTGRES_HOST', 'POSTGRES_PORT', 'POSTGRES_USER', 'POSTGRES_PASSWORD')
+                if k in os.environ}
+    return local_pg.start()
+
+
+def fresh_database(env: dict[str, str], name: str) -> dict[str, str]:
+    conn = psycopg2.connect(host=env['POSTGRES_HOST'], port=env.get('POSTGRES_PORT', '5432'),
+                            user=env['POSTGRES_USER'], password=env.get('POSTGRES_PASSWORD', ''), dbname='postgres')
+    conn.autocommit = True
+    with conn.cursor() as cursor:
+        cursor.execute(f'drop database if exists {name} with (force)')
+        cursor.execute(f'create database {name}')
+    conn.close()
+    return dict(env, POSTGRES_DB=name)
+
+
+def timed(command: list[str], env: dict[str, str], stdin: str | None = None) -> tuple[float, float, str]:
+    """(seconds, peak RSS in MB, output) of a command, RSS from /usr/bin/time -v."""
+    use_time = Path(TIME).exists()
+    full = [TIME, '-v', *command] if use_time else command
+    start = time.monotonic()
+    result = subprocess.run(full, env=env, input=stdin, capture_output=True, text=True, cwd=REPO)
+    seconds = time.monotonic() - start
+    if result.returncode != 0:
+        raise SystemExit(f'{command[0]} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}')
+    match = re.search(r'Maximum resident set size \(kbytes\): (\d+)', result.stderr)
+    return seconds, (int(match[1]) / 1024 if match else float('nan')), result.stdout
+
+
+def analytics_sql() -> str:
+    """The pipeline's SQL blocks, in pipeline order, as CREATE TABLE AS statements."""
+    statements = []
+    for block in yaml.safe_load(PIPELINE.read_text())['blocks']:
+        if block['language'] != 'sql':
+            continue
+        config = block['configuration']
+        query = (TRANSFORMERS / f"{block['uuid']}.sql").read_text()
+        statements.append(f"create table {config['data_provider_schema']}.{config['data_provider_table']} as\n{query};")
+    return '\n'.join(statements)
+
+
+def raw_tables_sql() -> str:
+    return ('create schema raw_build; create schema staging_build; create schema analytics_build;\n'
+            'create table raw_build.users (user_id int, age varchar(5), country varchar(2));\n'
+            'create table raw_build.user_interaction (event_id varchar(36), user_id int, '
+            'event_type varchar(5), event_time timestamp);\n')
+
+
+def psql_binary() -> str:
+    found = shutil.which('psql')
+    if found:
+        return found
+    import pgserver
+    return str(Path(pgserver.__file__).parent / 'pginstall' / 'bin' / 'psql')
+
+
+def floor(env: dict[str, str], data: Path) -> tuple[float, float]:
+    copy = "\\copy raw_build.{table} from program 'sed \"s/, /,/g\" {path}' with (format csv, quote '''')\n"
+    script = (raw_tables_sql()
+              + copy.format(table='users', path=data / 'users.csv')
+              + copy.format(table='user_interaction', path=data / 'user_interaction.csv')
+              + analytics_sql())
+    command = [psql_binary(), '-v', 'ON_ERROR_STOP=1', '-q', '-h', env['POSTGRES_HOST'], '-p',
+               env.get('POSTGRES_PORT', '5432'), '-U', env['POSTGRES_USER'], '-d', env['POSTGRES_DB']]
+    seconds, rss, _ = timed(command, dict(os.environ, PGPASSWORD=env.get('POSTGRES_PASSWORD', '')), stdin=script)
+    return seconds, rss
+
+
+TO_SQL = '''
+import sys, pandas as pd, sqlalchemy
+url, data, limit, analytics = sys.argv[1], sys.argv[2], int(sys.argv[3]), open(sys.argv[4]).read()
+engine = sqlalchemy.create_engine(url)
+options = dict(header=None, quotechar="'", skipinitialspace=True)
+users = pd.read_csv(f'{data}/users.csv', names=['user_id', 'age', 'country'], **options)
+events = pd.read_csv(f'{data}/user_interaction.csv', names=['event_id', 'user_id', 'event_type', 'event_time'],
+                     nrows=limit, parse_dates=['event_time'], **options)
+with engine.begin() as conn:
+    for schema in ('raw_build', 'staging_build', 'analytics_build'):
+        conn.exec_driver_sql(f'create schema {schema}')
+users.to_sql('users', engine, schema='raw_build', index=False)
+events.to_sql('user_interaction', engine, schema='raw_build', index=False)
+raw = engine.raw_connection()
+with raw.cursor() as cursor:
+    cursor.execute(analytics)
+raw.commit()
+'''
+
+
+def to_sql(env: dict[str, str], data: Path, events: int) -> tuple[float, float]:
+    from urllib.parse import quote
+    host = env['POSTGRES_HOST']
+    url = (f"postgresql+psycopg2://{quote(env['POSTGRES_USER'])}:{quote(env.get('POSTGRES_PASSWORD', ''))}@/"
+           f"{env['POSTGRES_DB']}?host={quote(host)}&port={env.get('POSTGRES_PORT', '5432')}")
+    sql_file = data.parent / 'analytics.sql'
+    sql_file.write_text(analytics_sql())
+    seconds, rss, _ = timed([sys.executable, '-c', TO_SQL, url, str(data), str(events), str(sql_file)], dict(os.environ))
+    return seconds, rss
+
+
+def line(name: str, events: int, seconds: float, rss: float, note: str = '') -> str:
+    return (f'{name:<9} events={events:<9} seconds={seconds:8.2f} rows_per_s={events / seconds:11.0f} '
+            f'peak_rss_mb={rss:7.1f}{note}')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--events', type=int, default=2_000_000)
+    parser.add_argument('--users', type=int, help='default: events / 20')
+    parser.add_argument('--seed', type=int, default=1)
+    parser.add_argument('--tosql-events', type=int, default=200_000)
+    parser.add_argument('--skip-tosql', action='store_true')
+    args = parser.parse_args()
+    users = args.users or max(args.events // 20, 100)
+
+    data = REPO / '.cache' / 'bench' / f'e{args.events}-u{users}-s{args.seed}'
+    if not (data / 'truths.json').exists():
+        started = time.monotonic()
+        generate(data, Plan(users=users, events=args.events, seed=args.seed))
+        print(f'generated {args.events} events in {time.monotonic() - started:.1f}s into {data}', flush=True)
+    total = sum(1 for _ in (data / 'user_interaction.csv').open('rb'))
+    env = server_env()
+
+    pipeline_env = dict(os.environ, **fresh_database(env, 'bench_pipeline'), ENV='dev', DATASET_DIR=str(data),
+                        MAGE_DATA_DIR=str(REPO / '.cache' / 'bench' / 'mage_data'), REPORT_DIR=str(data.parent / 'report'))
+    mage = str(Path(sys.executable).with_name('mage'))
+    p_seconds, p_rss, _ = timed([mage, 'run', 'mage_project', 'event_analytics', '--test'], pipeline_env)
+    print(line('pipeline', total, p_seconds, p_rss), flush=True)
+
+    f_seconds, f_rss = floor(fresh_database(env, 'bench_floor'), data)
+    print(line('floor', total, f_seconds, f_rss), flush=True)
+
+    if not args.skip_tosql:
+        n = min(args.tosql_events, total)
+        t_seconds, t_rss = to_sql(fresh_database(env, 'bench_tosql'), data, n)
+        note = f'  (first {n} events only)' if n < total else ''
+        print(line('to_sql', n, t_seconds, t_rss, note), flush=True)
+        speedup = (total / p_seconds) / (n / t_seconds)
+        print(f'speedup_vs_to_sql_per_row={speedup:.1f}')
+    print(f'ratio_vs_floor={p_seconds / f_seconds:.2f} peak_rss_mb={p_rss:.0f}')
+
+
+if __name__ == '__main__':
+    main()
