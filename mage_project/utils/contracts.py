@@ -16,20 +16,24 @@ TABLES = (
     ('analytics', 'answers', 'question_id', False),
 )
 
-# Each query returns one row: (failed: bool, message detail).
-_COUNT_CHECKS = (
-    ('every raw event row reaches staging',
-     'select count(*) from {raw}.user_interaction', 'select count(*) from {staging}.stg_user_interaction'),
-    ('orphan counts add up to the orphan rows in staging',
-     'select count(*) from {staging}.stg_user_interaction where is_orphan',
-     'select coalesce(sum(orphan_events), 0) from {analytics}.orphan_events_by_type'),
-    ('surplus copies add up to the duplicate rows in staging',
-     'select count(*) from {staging}.stg_user_interaction where is_duplicate_copy',
-     'select coalesce(sum(surplus_copies), 0) from {analytics}.duplicate_events_by_date'),
-    ('every input line is loaded or rejected',
-     'select coalesce(sum(lines_read), 0) from {raw}.load_audit',
-     'select (select count(*) from {raw}.users) + (select count(*) from {raw}.user_interaction)'
-     ' + (select count(*) from {raw}.rejected_rows)'),
+# Totals that must agree, computed with one scan of each large table: (description, left, right).
+_TOTALS = """
+select
+    raw_events, staging.rows,
+    staging.orphans, (select coalesce(sum(orphan_events), 0) from {analytics}.orphan_events_by_type),
+    staging.copies, (select coalesce(sum(surplus_copies), 0) from {analytics}.duplicate_events_by_date),
+    (select coalesce(sum(lines_read), 0) from {raw}.load_audit),
+    raw_events + (select count(*) from {raw}.users) + (select count(*) from {raw}.rejected_rows)
+from (select count(*) as raw_events from {raw}.user_interaction) as raw,
+     (select count(*) as rows, count(*) filter (where is_orphan) as orphans,
+             count(*) filter (where is_duplicate_copy) as copies
+      from {staging}.stg_user_interaction) as staging
+"""
+_TOTAL_CHECKS = (
+    'every raw event row reaches staging',
+    'orphan counts add up to the orphan rows in staging',
+    'surplus copies add up to the duplicate rows in staging',
+    'every input line is loaded or rejected',
 )
 
 
@@ -58,9 +62,9 @@ def failed_contracts(conn) -> list[str]:
                 nulls, distinct_ranks, low, high = cursor.fetchone()
                 if nulls or distinct_ranks != rows or low != 1 or high != rows:
                     failures.append(f'{layer}.{table}.rank must run 1..{rows} without gaps or ties')
-        for description, left, right in _COUNT_CHECKS:
-            cursor.execute(sql.SQL(f'select ({left}), ({right})').format(**schemas))
-            expected, actual = cursor.fetchone()
+        cursor.execute(sql.SQL(_TOTALS).format(**schemas))
+        totals = cursor.fetchone()
+        for description, expected, actual in zip(_TOTAL_CHECKS, totals[0::2], totals[1::2]):
             if expected != actual:
                 failures.append(f'{description}: {expected} vs {actual}')
         cursor.execute(sql.SQL(
