@@ -83,6 +83,8 @@ def load_raw_table(name: str) -> pd.DataFrame:
             )
             if not counts.balanced:
                 raise RuntimeError(f'{path}: {counts} does not balance; nothing committed')
+            # Fresh statistics, so the staging queries join and sort with the right plans.
+            cursor.execute(sql.SQL('analyze {}.{}').format(sql.Identifier(RAW), sql.Identifier(name)))
     return pd.DataFrame([{
         'source_file': path.name, 'target_table': f'raw.{name}', 'lines_read': counts.lines_read,
         'rows_loaded': counts.rows_loaded, 'rows_rejected': counts.rows_rejected,
