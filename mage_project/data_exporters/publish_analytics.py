@@ -2,6 +2,7 @@ import pandas as pd
 
 from mage_project.utils import db
 from mage_project.utils.contracts import failed_contracts
+from mage_project.utils.settings import analytics_reader_roles
 
 if 'data_exporter' not in globals():
     from mage_ai.data_preparation.decorators import data_exporter
@@ -11,15 +12,16 @@ if 'test' not in globals():
 
 @data_exporter
 def publish_analytics(*args, **kwargs) -> pd.DataFrame:
-    """Check the data contracts on this run's build schemas, then swap them into raw, staging
-    and analytics in one transaction and release the run lock. Output: analytics.answers,
-    one row per business question."""
+    """Check that the run still holds the run lock and that the data contracts hold on this run's
+    build schemas, then swap them into raw, staging and analytics in one transaction and release
+    the lock. Output: analytics.answers, one row per business question."""
     try:
+        db.ensure_run_lock()
         with db.transaction() as conn:
             failures = failed_contracts(conn)
             if failures:
                 raise AssertionError('not published, the previous tables stay: ' + '; '.join(failures))
-            db.publish_build_schemas(conn)
+            db.publish_build_schemas(conn, analytics_reader_roles())
         with db.transaction() as conn:
             answers = db.fetch_frame(conn, 'select * from analytics.answers order by question_id')
     finally:

@@ -92,6 +92,24 @@ def acquire_run_lock(wait_seconds: float = 0.0, settings: Optional[ConnectionSet
             time.sleep(0.5)
 
 
+def ensure_run_lock(settings: Optional[ConnectionSettings] = None) -> None:
+    """Before publishing: check that this process still holds the run lock. If its connection was
+    lost (a Postgres restart drops session locks), take the lock again without waiting, so a run
+    never publishes while another one is in progress."""
+    global _lock_connection
+    if _lock_connection is not None and not _lock_connection.closed:
+        try:
+            with _lock_connection.cursor() as cursor:
+                cursor.execute('select count(*) from pg_locks where locktype = %s and objid = %s '
+                               'and pid = pg_backend_pid() and granted', ('advisory', RUN_LOCK_KEY))
+                if cursor.fetchone()[0]:
+                    return
+        except psycopg2.Error:
+            pass
+        release_run_lock()
+    acquire_run_lock(0, settings)
+
+
 def release_run_lock() -> None:
     global _lock_connection
     if _lock_connection is not None:
@@ -114,11 +132,12 @@ def reset_build_schemas(conn) -> None:
     conn.commit()
 
 
-def publish_build_schemas(conn) -> None:
+def publish_build_schemas(conn, reader_roles: Iterable[str] = ()) -> None:
     """Swap every <layer>_build schema into <layer> in one transaction.
 
-    Readers see either the previous run's tables or this run's, never a mix. Grants on the
-    published schemas are re-applied by the caller's migrations, since the schemas are new.
+    Readers see either the previous run's tables or this run's, never a mix. The published
+    schemas are new objects, so read access for ``reader_roles`` on analytics is granted again in
+    the same transaction.
     """
     with conn.cursor() as cursor:
         for layer in LAYERS:
@@ -132,6 +151,10 @@ def publish_build_schemas(conn) -> None:
             cursor.execute(sql.SQL('drop schema if exists {} cascade').format(sql.Identifier(layer)))
             cursor.execute(sql.SQL('alter schema {} rename to {}').format(
                 sql.Identifier(build_schema(layer)), sql.Identifier(layer)))
+        for role in reader_roles:
+            cursor.execute(sql.SQL('grant usage on schema analytics to {}').format(sql.Identifier(role)))
+            cursor.execute(sql.SQL('grant select on all tables in schema analytics to {}').format(
+                sql.Identifier(role)))
     conn.commit()
 
 

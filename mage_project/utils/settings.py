@@ -92,3 +92,9 @@ def report_path() -> Path:
 def mage_data_dir() -> Path:
     """Mage's own state (MAGE_DATA_DIR, default .mage_data in the repository, as metadata.yaml says)."""
     return Path(os.getenv('MAGE_DATA_DIR') or REPO_DIR / '.mage_data')
+
+
+def analytics_reader_roles() -> list[str]:
+    """Roles that get read access to the analytics schema after each publish
+    (ANALYTICS_READER_ROLES, comma-separated; none by default)."""
+    return [role.strip() for role in (os.getenv('ANALYTICS_READER_ROLES') or '').split(',') if role.strip()]
