@@ -65,6 +65,14 @@ class Database:
             dbname=self.env['POSTGRES_DB'],
         )
 
+    def admin(self):
+        """A connection to the server's postgres database, in autocommit."""
+        conn = psycopg2.connect(
+            host=self.env['POSTGRES_HOST'], port=self.env['POSTGRES_PORT'], user=self.env['POSTGRES_USER'],
+            password=self.env['POSTGRES_PASSWORD'], dbname=self.env['POSTGRES_DB'])
+        conn.autocommit = True
+        return conn
+
     def rows(self, query: str, params=None) -> list[tuple]:
         with self.connect() as conn, conn.cursor() as cursor:
             cursor.execute(query, params)
@@ -114,11 +122,12 @@ def base_env(database, tmp_path):
 def run_pipeline(base_env):
     """Run `mage run mage_project event_analytics --test`, as `make run` does, against the test's
     database and a given dataset folder; returns the finished process."""
-    def run(dataset_dir: Path, extra_env: dict[str, str] | None = None, check: bool = True):
+    def run(dataset_dir: Path, extra_env: dict[str, str] | None = None, check: bool = True,
+            repo: Path = REPO):
         env = base_env(dataset_dir, extra_env)
         process = subprocess.run(
             [str(MAGE), 'run', 'mage_project', PIPELINE, '--test'],
-            cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
+            cwd=repo, env=env, capture_output=True, text=True, timeout=600,
         )
         if check and process.returncode != 0:
             pytest.fail(f'the pipeline failed ({process.returncode}):\n{process.stdout[-4000:]}\n{process.stderr[-4000:]}')
