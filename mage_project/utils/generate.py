@@ -74,6 +74,21 @@ class Truths:
     valuable_users_by_age_group: dict = field(default_factory=dict)
 
 
+def quote(value) -> str:
+    """A value in the take-home's notation: strings and timestamps in single quotes (a quote
+    inside doubled), numbers bare."""
+    if isinstance(value, datetime):
+        value = f'{value:%Y-%m-%d %H:%M:%S}'
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    return str(value)
+
+
+def format_line(values) -> str:
+    """One line of a dataset file: the values, quoted, separated by a comma and a space."""
+    return ', '.join(quote(value) for value in values)
+
+
 def _draw_users(rng: np.random.Generator, plan: Plan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Country and age label indexes per user (index i is user_id i + 1), and the valuable users."""
     n = plan.users
@@ -147,7 +162,7 @@ def generate(out: Path, plan: Plan) -> Truths:
     (out / 'tables.sql').write_text(DDL)
 
     country, age, valuable = _draw_users(rng, plan)
-    user_lines = [f"{i + 1}, '{AGE_LABELS[a]}', '{COUNTRIES[c]}'" for i, (a, c) in
+    user_lines = [format_line((i + 1, AGE_LABELS[a], COUNTRIES[c])) for i, (a, c) in
                   enumerate(zip(age.tolist(), country.tolist()))]
     (out / 'users.csv').write_text('\n'.join(user_lines))  # no final newline, as the take-home
 
@@ -171,6 +186,7 @@ def generate(out: Path, plan: Plan) -> Truths:
         first = True
         for start in range(0, total, CHUNK):
             stop = min(start + CHUNK, total)
+            # format_line's output, spelled out: these values never hold a quote.
             text = [f"'{_format_id(h, lo)}', {u}, '{EVENT_TYPES[t]}', '{s}'"
                     for (h, lo), u, t, s in zip(ids[start:stop].tolist(), user_ids[start:stop].tolist(),
                                                 type_ids[start:stop].tolist(),
