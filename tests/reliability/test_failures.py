@@ -1,0 +1,81 @@
+"""Postgres failing under the pipeline: unreachable from the start, or restarted in mid-run."""
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+from mage_project.utils import local_pg
+from tests.conftest import MAGE, PIPELINE, REPO, Database
+from tests.orchestration.mage_server import copy_project, free_port
+from tests.reliability.helpers import output, snapshot
+
+
+def test_unreachable_postgres_fails_fast_naming_host_and_port(run_pipeline, tmp_path):
+    port = free_port()  # nothing listens there
+    started = time.monotonic()
+    process = run_pipeline(REPO / 'dataset', {'POSTGRES_HOST': '127.0.0.1', 'POSTGRES_PORT': str(port)}, check=False)
+    seconds = time.monotonic() - started
+    assert process.returncode != 0
+    error = ' '.join(output(process).split()[-40:])  # the traceback's last lines: the error itself
+    assert f'DatabaseUnavailable: cannot connect to Postgres at 127.0.0.1:{port}/' in error, error
+    assert seconds < 60, f'took {seconds:.0f}s to fail'
+
+
+@pytest.fixture
+def own_server():
+    """A Postgres of this test's own, which the test may stop and start."""
+    data_dir = Path(tempfile.mkdtemp(prefix='pgdata-restart-'))
+    env = local_pg.start(data_dir)
+    conn = psycopg2.connect(host=env['POSTGRES_HOST'], port=env['POSTGRES_PORT'], user=env['POSTGRES_USER'],
+                            dbname='postgres')
+    conn.autocommit = True
+    with conn.cursor() as cursor:
+        cursor.execute('create database restart_test')
+    conn.close()
+    yield data_dir, Database(dict(env, POSTGRES_DB='restart_test'))
+    local_pg.stop(data_dir)
+    shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def test_restart_in_mid_run_never_publishes_partial_tables(own_server, base_env, tmp_path):
+    data_dir, database = own_server
+    repo = copy_project(tmp_path / 'repo')
+    env = base_env(repo / 'dataset', database.env)
+    subprocess.run([str(MAGE), 'run', 'mage_project', PIPELINE], cwd=repo, env=env, check=True,
+                   capture_output=True)
+    before = snapshot(database)
+
+    # answers, the last SQL block, now sleeps, so the restart lands after every other table of
+    # the new run is built and before anything is published.
+    answers = repo / 'mage_project' / 'transformers' / 'answers.sql'
+    answers.write_text(answers.read_text().replace(
+        "select * from final order by question_id",
+        "select final.* from final cross join (select pg_sleep(6)) as pause order by question_id"))
+    # A different dataset, so a published run is told apart from the previous one.
+    events = repo / 'dataset' / 'user_interaction.csv'
+    events.write_text(events.read_text() + "\n'NEW-1', 1, 'VIEW', '2019-07-04 10:00:00'")
+    run = subprocess.Popen([str(MAGE), 'run', 'mage_project', PIPELINE, '--test'], cwd=repo, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while not database.rows("select count(*) from pg_stat_activity where wait_event = 'PgSleep'")[0][0]:
+        assert time.monotonic() < deadline and run.poll() is None, 'the run never reached answers'
+        time.sleep(0.2)
+    local_pg.stop(data_dir)
+    local_pg.start(data_dir)
+    text, _ = run.communicate(timeout=300)
+    print(f'run after the restart ended with {run.returncode}')  # shown with pytest -s
+
+    if run.returncode == 0:  # Mage's retry rebuilt answers and the run published all of it
+        after = snapshot(database)
+        assert ('NEW-1', 1, 'VIEW') in [row[:3] for row in after['raw.user_interaction']]
+        assert len(after['analytics.answers']) == 4
+    else:  # the run failed: nothing of it was published
+        assert snapshot(database) == before, text[-3000:]
+    # Either way the next run works.
+    subprocess.run([str(MAGE), 'run', 'mage_project', PIPELINE, '--test'], cwd=repo, env=env, check=True,
+                   capture_output=True)
+    assert database.rows('select count(*) from analytics.answers') == [(4,)]
