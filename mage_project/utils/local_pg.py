@@ -7,6 +7,7 @@ server. It listens on a Unix socket in its data folder only.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -27,9 +28,12 @@ def start(data_dir: Path = DEFAULT_DATA_DIR, databases: tuple[str, ...] = ()) ->
     data_dir = Path(data_dir).resolve()
     server = pgserver.get_server(data_dir, cleanup_mode=None)
     for name in databases:
-        exists = server.psql(f"select 1 from pg_database where datname = '{name}';")
+        # pgserver's psql() takes no parameters, so only plain identifiers are accepted here.
+        if not re.fullmatch(r'[A-Za-z_][A-Za-z0-9_]*', name):
+            raise ValueError(f'not a plain database name: {name!r}')
+        exists = server.psql("select 1 from pg_database where datname = '" + name + "';")
         if '1 row' not in exists:
-            server.psql(f'create database "{name}";')
+            server.psql('create database "' + name + '";')
     return {
         'POSTGRES_HOST': str(data_dir),
         'POSTGRES_PORT': '5432',
