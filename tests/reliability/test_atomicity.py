@@ -44,8 +44,10 @@ def medium_dataset(tmp_path, events=300_000):
     return data
 
 
-def start_run(base_env, data, wait_seconds: str):
-    env = base_env(data, {'RUN_LOCK_WAIT_SECONDS': wait_seconds, 'MAGE_DATA_DIR': str(data.parent / f'mage_{time.monotonic_ns()}')})
+def start_run(base_env, data, wait_seconds: str, tmp_path):
+    """Start `mage run` in the background, with its own Mage data folder."""
+    env = base_env(data, {'RUN_LOCK_WAIT_SECONDS': wait_seconds,
+                          'MAGE_DATA_DIR': str(tmp_path / f'mage_{time.monotonic_ns()}')})
     return subprocess.Popen([str(MAGE), 'run', 'mage_project', PIPELINE, '--test'], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
@@ -71,7 +73,7 @@ def hold_run_lock(database):
 def test_a_run_fails_clearly_while_another_holds_the_lock(base_env, database, tmp_path):
     holder = hold_run_lock(database)
     try:
-        run = start_run(base_env, REPO / 'dataset', '1')
+        run = start_run(base_env, REPO / 'dataset', '1', tmp_path)
         text, _ = run.communicate(timeout=300)
     finally:
         holder.close()
@@ -83,7 +85,7 @@ def test_a_run_fails_clearly_while_another_holds_the_lock(base_env, database, tm
 def test_a_run_waits_for_the_lock_and_then_completes(base_env, database, tmp_path):
     holder = hold_run_lock(database)
     try:
-        run = start_run(base_env, REPO / 'dataset', '300')
+        run = start_run(base_env, REPO / 'dataset', '300', tmp_path)
         time.sleep(8)  # long enough for Mage to start and reach the lock
         assert run.poll() is None, 'the run should be waiting for the lock'
         assert database.rows("select count(*) from information_schema.schemata where schema_name like 'raw%'") == [(0,)]
@@ -96,9 +98,9 @@ def test_a_run_waits_for_the_lock_and_then_completes(base_env, database, tmp_pat
 
 def test_concurrent_runs_wait_for_each_other_and_end_consistent(base_env, database, tmp_path):
     data = medium_dataset(tmp_path)
-    runs = [start_run(base_env, data, '300')]
+    runs = [start_run(base_env, data, '300', tmp_path)]
     wait_for_lock_holder(database)
-    runs.append(start_run(base_env, data, '300'))
+    runs.append(start_run(base_env, data, '300', tmp_path))
     outputs = [run.communicate(timeout=600)[0] for run in runs]
     assert [run.returncode for run in runs] == [0, 0], [o[-2000:] for o in outputs]
     truths = json.loads((data / 'truths.json').read_text())
