@@ -78,10 +78,6 @@ class Database:
             cursor.execute(query, params)
             return cursor.fetchall()
 
-    def table(self, name: str) -> list[tuple]:
-        """Every row of a table, in a stable order."""
-        return sorted(self.rows(f'select * from {name}'), key=repr)
-
 
 @pytest.fixture
 def database(postgres_server) -> Database:

@@ -1,40 +1,9 @@
 """Whole runs of the Mage pipeline against a real Postgres, checked table by table."""
 import json
-import shutil
-
-import pytest
 
 from tests.conftest import REPO
+from tests.helpers import answers, published_tables, sample_copy, snapshot
 from tests.pipeline.oracle import expected_tables, question_group
-
-ANALYTICS = ('orphan_events_by_type', 'duplicate_events_by_date', 'visitors_by_country',
-             'valuable_users_by_age_group', 'answers')
-
-
-def published_tables(database) -> dict[str, dict]:
-    """The analytics tables in the shape of truths.json."""
-    return {
-        'orphan_events_by_type': dict(database.rows(
-            'select event_type, orphan_events from analytics.orphan_events_by_type where orphan_events > 0')),
-        'duplicate_events_by_date': {d.isoformat(): n for d, n in database.rows(
-            'select event_date, surplus_copies from analytics.duplicate_events_by_date where surplus_copies > 0')},
-        'visitors_by_country': {c: {'visitors': v, 'events': e} for c, v, e in database.rows(
-            'select country, visitors, events from analytics.visitors_by_country where visitors > 0')},
-        'valuable_users_by_age_group': dict(database.rows(
-            'select age_group, valuable_users from analytics.valuable_users_by_age_group where valuable_users > 0')),
-    }
-
-
-def answers(database) -> dict[str, str]:
-    return dict(database.rows('select question_id, answer from analytics.answers'))
-
-
-def snapshot(database) -> dict[str, list]:
-    tables = [f'analytics.{name}' for name in ANALYTICS] + [
-        'staging.stg_users', 'staging.stg_user_interaction', 'raw.users', 'raw.user_interaction',
-        'raw.rejected_rows']
-    return {name: database.table(name) for name in tables}
-
 
 def test_sample_run_finds_the_planted_truths(run_pipeline, database):
     truths = json.loads((REPO / 'dataset' / 'truths.json').read_text())
@@ -75,12 +44,12 @@ def test_rerun_leaves_identical_tables(run_pipeline, database):
 
 
 def test_bad_rows_are_kept_with_reasons_and_the_rest_loads(run_pipeline, database, tmp_path):
-    shutil.copytree(REPO / 'dataset', tmp_path / 'data')
-    events = tmp_path / 'data' / 'user_interaction.csv'
+    data = sample_copy(tmp_path)
+    events = data / 'user_interaction.csv'
     good = events.read_text()
     bad = ["'X1', seven, 'VIEW', '2019-05-05 14:05:20'", "'X2', 7, 'SCROLL', '2019-05-05 14:05:20'"]
     events.write_text(good + '\n' + '\n'.join(bad))
-    run_pipeline(tmp_path / 'data')
+    run_pipeline(data)
     lines = good.count('\n') + 1
     rejected = database.rows(
         "select line_number, raw_line, reason from raw.rejected_rows where source_file = 'user_interaction.csv' "
@@ -93,9 +62,9 @@ def test_bad_rows_are_kept_with_reasons_and_the_rest_loads(run_pipeline, databas
 def test_failed_run_leaves_the_previous_tables(run_pipeline, database, tmp_path):
     run_pipeline(REPO / 'dataset')
     before = snapshot(database)
-    shutil.copytree(REPO / 'dataset', tmp_path / 'broken')
-    (tmp_path / 'broken' / 'user_interaction.csv').unlink()
-    process = run_pipeline(tmp_path / 'broken', check=False)
+    broken = sample_copy(tmp_path, 'broken')
+    (broken / 'user_interaction.csv').unlink()
+    process = run_pipeline(broken, check=False)
     assert process.returncode != 0
     assert 'user_interaction.csv: file not found' in process.stdout + process.stderr
     assert snapshot(database) == before

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from tests.conftest import REPO
-from tests.reliability.helpers import output, sample_copy, snapshot
+from tests.helpers import output, sample_copy, snapshot
 
 GOOD = "'0A0A0A0A-0000-0000-0000-000000000001', 1, 'VIEW', '2019-07-04 10:00:00'"
 

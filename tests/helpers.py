@@ -1,4 +1,4 @@
-"""Shared pieces of the reliability tests."""
+"""Shared pieces of the pipeline-level tests: reading the published tables, copying the sample."""
 from __future__ import annotations
 
 import shutil
@@ -30,3 +30,21 @@ def sample_copy(tmp_path: Path, name: str = 'data') -> Path:
 
 def output(process) -> str:
     return process.stdout + process.stderr
+
+
+def published_tables(database) -> dict[str, dict]:
+    """The analytics tables in the shape of truths.json."""
+    return {
+        'orphan_events_by_type': dict(database.rows(
+            'select event_type, orphan_events from analytics.orphan_events_by_type where orphan_events > 0')),
+        'duplicate_events_by_date': {d.isoformat(): n for d, n in database.rows(
+            'select event_date, surplus_copies from analytics.duplicate_events_by_date where surplus_copies > 0')},
+        'visitors_by_country': {c: {'visitors': v, 'events': e} for c, v, e in database.rows(
+            'select country, visitors, events from analytics.visitors_by_country where visitors > 0')},
+        'valuable_users_by_age_group': dict(database.rows(
+            'select age_group, valuable_users from analytics.valuable_users_by_age_group where valuable_users > 0')),
+    }
+
+
+def answers(database) -> dict[str, str]:
+    return dict(database.rows('select question_id, answer from analytics.answers'))
