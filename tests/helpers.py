@@ -48,3 +48,14 @@ def published_tables(database) -> dict[str, dict]:
 
 def answers(database) -> dict[str, str]:
     return dict(database.rows('select question_id, answer from analytics.answers'))
+
+
+def copy_project(target: Path) -> Path:
+    """A copy of what the server needs (the Mage project, io_config.yaml, dataset/): Mage rewrites
+    triggers.yaml and metadata.yaml when it syncs, and tests must not touch the working tree."""
+    target.mkdir(parents=True)
+    shutil.copytree(REPO / 'mage_project', target / 'mage_project', symlinks=True,
+                    ignore=shutil.ignore_patterns('__pycache__'))
+    shutil.copy(REPO / 'io_config.yaml', target / 'io_config.yaml')
+    shutil.copytree(REPO / 'dataset', target / 'dataset')
+    return target

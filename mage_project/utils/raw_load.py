@@ -13,10 +13,19 @@ from psycopg2 import sql
 
 from mage_project.utils import db
 from mage_project.utils.dataset import (
-    CSV_FILES, DDL_FILE, LoadCounts, Rejection, check_input_files, iter_copy_lines, parse_ddl,
+    CSV_FILES,
+    DDL_FILE,
+    LoadCounts,
+    Rejection,
+    check_input_files,
+    iter_copy_lines,
+    parse_ddl,
 )
 from mage_project.utils.settings import (
-    connection_settings, current_env, dataset_dir, run_lock_wait_seconds,
+    connection_settings,
+    current_env,
+    dataset_dir,
+    run_lock_wait_seconds,
 )
 
 RAW = db.build_schema('raw')

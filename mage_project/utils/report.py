@@ -6,7 +6,6 @@ import html
 from pathlib import Path
 
 import pandas as pd
-
 from psycopg2 import sql
 
 from mage_project.utils import db

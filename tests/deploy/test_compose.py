@@ -12,6 +12,8 @@ import pytest
 
 from tests.conftest import REPO
 from tests.deploy import compose
+from tests.helpers import copy_project
+from tests.orchestration.mage_server import MageApiError, MageServer
 
 TOOLS = REPO / '.venv-tools' / 'bin' / 'check-jsonschema'
 SERVICES_WITH_PIPELINE = ('mage', 'pipeline')
@@ -117,7 +119,6 @@ def test_pipeline_service_command_completes_outside_docker(database, tmp_path):
 def test_mage_service_command_serves_the_editor_with_the_env_owner(database, tmp_path):
     """The mage service's command (`mage start mage_project` on 6789), with the variables compose
     gives it: the editor answers, the owner from .env logs in, Mage's default admin does not."""
-    from tests.orchestration.mage_server import MageApiError, MageServer, copy_project
 
     with socket.socket() as probe:
         if probe.connect_ex(('127.0.0.1', 6789)) == 0:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -24,17 +23,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))
         return sock.getsockname()[1]
-
-
-def copy_project(target: Path) -> Path:
-    """A copy of what the server needs (the Mage project, io_config.yaml, dataset/): Mage rewrites
-    triggers.yaml and metadata.yaml when it syncs, and tests must not touch the working tree."""
-    target.mkdir(parents=True)
-    shutil.copytree(REPO / 'mage_project', target / 'mage_project', symlinks=True,
-                    ignore=shutil.ignore_patterns('__pycache__'))
-    shutil.copy(REPO / 'io_config.yaml', target / 'io_config.yaml')
-    shutil.copytree(REPO / 'dataset', target / 'dataset')
-    return target
 
 
 class MageServer:

@@ -5,7 +5,8 @@ import shutil
 import pytest
 
 from tests.conftest import PIPELINE, REPO
-from tests.orchestration.mage_server import MageServer, copy_project
+from tests.helpers import copy_project
+from tests.orchestration.mage_server import MageServer
 
 CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
 ARTIFACTS = REPO / 'artifacts'

@@ -3,7 +3,8 @@ follow the run to its end. No mocks; the server is always stopped."""
 import pytest
 
 from tests.conftest import PIPELINE
-from tests.orchestration.mage_server import MageApiError, MageServer, copy_project
+from tests.helpers import copy_project
+from tests.orchestration.mage_server import MageApiError, MageServer
 
 OWNER = ('owner@example.com', 'Test-owner-pw-1')
 

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 from tests.conftest import REPO
+from tests.helpers import copy_project
 
 CHARTS = {  # widget -> (analytics table, x column, y column)
     'chart_orphan_events_by_type': ('orphan_events_by_type', 'event_type', 'orphan_events'),
@@ -23,10 +24,12 @@ print('WIDGETS' + json.dumps(out))
 '''
 
 
-def test_chart_widgets_plot_the_analytics_tables(run_pipeline, database, base_env):
-    run_pipeline(REPO / 'dataset')
-    env = base_env(REPO / 'dataset')
-    result = subprocess.run([sys.executable, '-c', EXECUTE_WIDGETS], cwd=REPO, env=env,
+def test_chart_widgets_plot_the_analytics_tables(run_pipeline, database, base_env, tmp_path):
+    # On a copy: executing blocks through Mage's models may save the pipeline's metadata.yaml.
+    repo = copy_project(tmp_path / 'repo')
+    run_pipeline(repo / 'dataset', repo=repo)
+    env = base_env(repo / 'dataset')
+    result = subprocess.run([sys.executable, '-c', EXECUTE_WIDGETS], cwd=repo, env=env,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     widgets = json.loads(result.stdout.split('WIDGETS', 1)[1])

@@ -5,6 +5,7 @@ from tests.conftest import REPO
 from tests.helpers import answers, published_tables, sample_copy, snapshot
 from tests.pipeline.oracle import expected_tables, question_group
 
+
 def test_sample_run_finds_the_planted_truths(run_pipeline, database):
     truths = json.loads((REPO / 'dataset' / 'truths.json').read_text())
     run_pipeline(REPO / 'dataset')

@@ -8,8 +8,7 @@ import yaml
 from mage_project.utils.db import RUN_LOCK_KEY
 from mage_project.utils.generate import Plan, generate
 from tests.conftest import MAGE, PIPELINE, REPO
-from tests.orchestration.mage_server import copy_project
-from tests.helpers import output, published_tables, snapshot
+from tests.helpers import copy_project, output, published_tables, snapshot
 
 
 def break_block(repo, block: str, query: str) -> None:

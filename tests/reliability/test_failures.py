@@ -10,8 +10,8 @@ import pytest
 
 from mage_project.utils import local_pg
 from tests.conftest import MAGE, PIPELINE, REPO, Database
-from tests.orchestration.mage_server import copy_project, free_port
-from tests.helpers import output, snapshot
+from tests.helpers import copy_project, output, snapshot
+from tests.orchestration.mage_server import free_port
 
 
 def test_unreachable_postgres_fails_fast_naming_host_and_port(run_pipeline, tmp_path):

@@ -4,7 +4,12 @@ from pathlib import Path
 import pytest
 
 from mage_project.utils.dataset import (
-    DatasetError, LoadCounts, check_input_files, iter_copy_lines, iter_line_blocks, parse_ddl,
+    DatasetError,
+    LoadCounts,
+    check_input_files,
+    iter_copy_lines,
+    iter_line_blocks,
+    parse_ddl,
 )
 
 DDL = """create table users (user_id int, age varchar(5), country varchar(2));
