@@ -11,7 +11,7 @@ PIPELINE := event_analytics
 WITH_ENV := set -a; if [ -f .env ]; then . ./.env; fi; set +a; \
 	if [ -z "$${POSTGRES_HOST:-}" ]; then eval "$$($(PY) -m $(PROJECT).utils.local_pg start)"; fi;
 
-.PHONY: run test editor answers bench venv tools lock pg-stop clean help
+.PHONY: run test lint editor answers bench venv tools lock pg-stop clean help
 
 help:
 	@echo "make run      set up .venv, run the pipeline ($(PIPELINE)) and print the answers"
@@ -23,7 +23,7 @@ help:
 
 venv: $(VENV)/.installed
 
-# check-jsonschema cannot share .venv with mage-ai (ruamel.yaml pins), so it has its own.
+# check-jsonschema cannot share .venv with mage-ai (ruamel.yaml pins), so it and ruff have their own.
 tools: .venv-tools/.installed
 
 .venv-tools/.installed: requirements-tools.txt
@@ -44,6 +44,11 @@ $(VENV)/.installed: requirements.txt
 run: venv
 	@$(WITH_ENV) \
 	$(MAGE) run $(PROJECT) $(PIPELINE) --test && $(PY) -m $(PROJECT).utils.answers
+
+# Python lint (pyflakes errors, syntax, import order); also run by the tests.
+RUFF_ARGS := check --select F,E9,I --line-length 120 --exclude mage_project/charts mage_project bench tests
+lint: tools
+	.venv-tools/bin/ruff $(RUFF_ARGS)
 
 # The Mage editor on this project, login required; prints the address and the owner's login.
 editor: venv
@@ -68,8 +73,8 @@ lock:
 	  .venv-lock/bin/pip freeze; } > requirements.txt
 	rm -rf .venv-lock
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
-	.venv-lock/bin/pip install --quiet check-jsonschema
-	{ echo "# Tools that cannot share .venv with mage-ai (check-jsonschema needs a newer ruamel.yaml);"; \
+	.venv-lock/bin/pip install --quiet check-jsonschema ruff
+	{ echo "# Tools that cannot share .venv with mage-ai (check-jsonschema needs a newer ruamel.yaml) and the linter;"; \
 	  echo "# installed into .venv-tools by 'make test'. Full lock; regenerate with 'make lock'."; \
 	  .venv-lock/bin/pip freeze; } > requirements-tools.txt
 	rm -rf .venv-lock
