@@ -194,6 +194,7 @@ class Rejection:
 
 
 BLOCK_BYTES = 1 << 20
+MAX_LINE_BYTES = 16 << 20  # a longer "line" means the file is not line-oriented text at all
 
 
 class _BadLine(str):
@@ -234,6 +235,10 @@ def iter_line_blocks(path: Path, block_bytes: int = BLOCK_BYTES) -> Iterator[tup
             data = rest + chunk
             cut = data.rfind(b'\n') + 1
             rest = data[cut:]
+            if len(rest) > MAX_LINE_BYTES:
+                line = number + data.count(b'\n', 0, cut)
+                raise DatasetError(f'{path}, line {line}: over {MAX_LINE_BYTES} bytes without a line '
+                                   'break; not a CSV file of this dataset')
             if cut:
                 lines = _decode_lines(data[:cut])
                 yield number, lines
@@ -247,7 +252,8 @@ def _split_one(text: str) -> list[str]:
     return next(csv.reader((text,), TakeHomeDialect), [])
 
 
-def _copy_escape(value: str) -> str:
+def copy_escape(value: str) -> str:
+    """A value in COPY text format: backslash, tab and line breaks escaped."""
     if '\\' in value or '\t' in value or '\n' in value or '\r' in value:
         value = value.replace('\\', '\\\\').replace('\t', '\\t').replace('\n', '\\n').replace('\r', '\\r')
     return value
@@ -263,7 +269,7 @@ def validate_fields(table: Table, fields: list[str]) -> str:
         if '\x00' in value:
             raise ValueError(f'{column.name} contains a NUL character')
         try:
-            values.append(_copy_escape(column.check(value)))
+            values.append(copy_escape(column.check(value)))
         except ValueError as error:
             raise ValueError(f'{column.name} {error}') from None
     return '\t'.join(values) + '\n'

@@ -18,6 +18,7 @@ from mage_project.utils.dataset import (
     LoadCounts,
     Rejection,
     check_input_files,
+    copy_escape,
     iter_copy_lines,
     parse_ddl,
 )
@@ -59,10 +60,8 @@ def start_run() -> Path:
 
 
 def _copy_text(*values) -> str:
-    return '\t'.join(
-        str(v).replace('\x00', '\\x00').replace('\\', '\\\\').replace('\t', '\\t').replace('\n', '\\n').replace('\r', '\\r')
-        for v in values
-    ) + '\n'
+    """A COPY text line of values; a NUL (which Postgres text cannot hold) is shown as \\x00."""
+    return '\t'.join(copy_escape(str(v).replace('\x00', '\\x00')) for v in values) + '\n'
 
 
 def load_raw_table(name: str) -> pd.DataFrame:

@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 
+from mage_project.utils import dataset
 from mage_project.utils.dataset import (
     DatasetError,
     LoadCounts,
@@ -164,3 +165,11 @@ def test_values_that_need_escaping_or_checking_leave_the_fast_path_intact(tmp_pa
                     'A\\\\5\t-7\tVIEW\t2019-12-31 23:59:59\n']
     assert [(r.line_number, r.reason.split(':')[0]) for r in rejected] == [
         (1, 'event_time is not a valid date and time'), (3, 'user_id is out of range')]
+
+
+def test_a_line_without_end_is_a_file_error_naming_the_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(dataset, 'MAX_LINE_BYTES', 64)
+    path = tmp_path / 'user_interaction.csv'
+    path.write_bytes(GOOD.encode() + b'\n' + b'x' * 200)
+    with pytest.raises(DatasetError, match=r'user_interaction.csv, line 2: over 64 bytes without a line break'):
+        list(iter_line_blocks(path, block_bytes=16))
