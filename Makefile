@@ -23,7 +23,7 @@ help:
 
 venv: $(VENV)/.installed
 
-# check-jsonschema cannot share .venv with mage-ai (ruamel.yaml pins), so it and ruff have their own.
+# check-jsonschema cannot share .venv with mage-ai (ruamel.yaml pins), so it and the linters have their own.
 tools: .venv-tools/.installed
 
 .venv-tools/.installed: requirements-tools.txt
@@ -45,10 +45,12 @@ run: venv
 	@$(WITH_ENV) \
 	$(MAGE) run $(PROJECT) $(PIPELINE) --test && $(PY) -m $(PROJECT).utils.answers
 
-# Python lint (pyflakes errors, syntax, import order); also run by the tests.
+# Lint: Python with ruff (pyflakes errors, syntax, import order), the SQL blocks with sqlfluff
+# (.sqlfluff). The tests run both.
 RUFF_ARGS := check --select F,E9,I --line-length 120 --exclude mage_project/charts mage_project bench tests
 lint: tools
 	.venv-tools/bin/ruff $(RUFF_ARGS)
+	.venv-tools/bin/sqlfluff lint mage_project/transformers
 
 # The Mage editor on this project, login required; prints the address and the owner's login.
 editor: venv
@@ -73,8 +75,8 @@ lock:
 	  .venv-lock/bin/pip freeze; } > requirements.txt
 	rm -rf .venv-lock
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
-	.venv-lock/bin/pip install --quiet check-jsonschema ruff
-	{ echo "# Tools that cannot share .venv with mage-ai (check-jsonschema needs a newer ruamel.yaml) and the linter;"; \
+	.venv-lock/bin/pip install --quiet check-jsonschema ruff sqlfluff
+	{ echo "# Tools that cannot share .venv with mage-ai (check-jsonschema needs a newer ruamel.yaml) and the linters;"; \
 	  echo "# installed into .venv-tools by 'make test'. Full lock; regenerate with 'make lock'."; \
 	  .venv-lock/bin/pip freeze; } > requirements-tools.txt
 	rm -rf .venv-lock
