@@ -46,3 +46,16 @@ def test_report_of_the_take_home_files_is_the_one_the_readme_links(run_pipeline,
     assert written == (REPO / 'docs' / 'answers_take_home.html').read_text(), \
         'docs/answers_take_home.html is stale: copy the report of `DATASET_DIR=../shared/dataset make run`'
     assert 'docs/answers_take_home.html' in (REPO / 'README.md').read_text()
+
+
+def test_make_run_prints_the_load_counts_and_the_answers(run_pipeline, database, base_env):
+    run_pipeline(REPO / 'dataset')
+    result = subprocess.run([sys.executable, '-m', 'mage_project.utils.answers'], cwd=REPO,
+                            env=base_env(REPO / 'dataset'), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    truths = json.loads((REPO / 'dataset' / 'truths.json').read_text())
+    lines = truths['lines']['user_interaction']
+    assert f'user_interaction.csv: {lines} lines, {lines} loaded, 0 rejected' in result.stdout
+    printed = ' '.join(result.stdout.split())  # the answers are wrapped at 100 columns
+    for question_id, answer in database.rows('select question_id, answer from analytics.answers'):
+        assert f'{question_id}. ' in printed and ' '.join(answer.split()) in printed
