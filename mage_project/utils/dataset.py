@@ -46,8 +46,13 @@ class TakeHomeDialect(csv.Dialect):
 @dataclass(frozen=True)
 class Column:
     name: str
-    sql_type: str  # normalised, e.g. 'integer', 'varchar(5)', 'timestamp'
+    base: str  # normalised type name: 'int', 'varchar', 'char', 'text', 'timestamp', ...
+    length: Optional[int]  # the limit of varchar(n) / char(n)
     check: Callable[[str], Optional[str]]  # returns the value to COPY, or raises ValueError
+
+    @property
+    def sql_type(self) -> str:
+        return f'{self.base}({self.length})' if self.length else self.base
 
 
 @dataclass(frozen=True)
@@ -118,16 +123,15 @@ def _column(name: str, type_text: str, where: str) -> Column:
     base = match['base'].lower()
     length = int(match['length']) if match['length'] else None
     if base in _INT_RANGES:
-        return Column(name, base, _int_check(_INT_RANGES[base]))
+        return Column(name, base, None, _int_check(_INT_RANGES[base]))
     if base == 'timestamp':
-        return Column(name, 'timestamp', _timestamp_check)
+        return Column(name, 'timestamp', None, _timestamp_check)
     if base == 'text':
-        return Column(name, 'text', _varchar_check(None))
+        return Column(name, 'text', None, _varchar_check(None))
     if base in ('char', 'character'):
         # char(n) pads on insert; only its length limit matters for loading.
-        length = length or 1
-        return Column(name, f'char({length})', _varchar_check(length))
-    return Column(name, f'varchar({length})' if length else 'varchar', _varchar_check(length))
+        return Column(name, 'char', length or 1, _varchar_check(length or 1))
+    return Column(name, 'varchar', length, _varchar_check(length))
 
 
 _CREATE_PATTERN = re.compile(
@@ -311,14 +315,12 @@ _SAFE_DIGITS = {'smallint': 4, 'int2': 4, 'int': 9, 'integer': 9, 'int4': 9, 'bi
 def fast_pattern(table: Table) -> 're.Pattern[str]':
     parts = []
     for column in table.columns:
-        base, _, length = column.sql_type.partition('(')
-        if base in _SAFE_DIGITS:
-            parts.append(f'(-?[0-9]{{1,{_SAFE_DIGITS[base]}}})')
-        elif base == 'timestamp':
+        if column.base in _SAFE_DIGITS:
+            parts.append(f'(-?[0-9]{{1,{_SAFE_DIGITS[column.base]}}})')
+        elif column.base == 'timestamp':
             parts.append(f"'({_DATE_TIME})'")
         else:
-            limit = length.rstrip(')') if length else ''
-            parts.append(f"'([^'\\\\\\t\\r\\n\\x00]{{0,{limit}}})'")
+            parts.append(f"'([^'\\\\\\t\\r\\n\\x00]{{0,{column.length or ''}}})'")
     return re.compile(', '.join(parts))
 
 
