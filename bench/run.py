@@ -33,6 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from mage_project.utils import local_pg  # noqa: E402
+from mage_project.utils.dataset import parse_ddl  # noqa: E402
 from mage_project.utils.generate import Plan, generate  # noqa: E402
 
 PIPELINE = REPO / 'mage_project' / 'pipelines' / 'event_analytics' / 'metadata.yaml'
@@ -85,11 +86,11 @@ def analytics_sql() -> str:
     return '\n'.join(statements)
 
 
-def raw_tables_sql() -> str:
+def raw_tables_sql(data: Path) -> str:
+    """The build schemas and the raw tables as the dataset's tables.sql defines them."""
+    tables = parse_ddl(data / 'tables.sql')
     return ('create schema raw_build; create schema staging_build; create schema analytics_build;\n'
-            'create table raw_build.users (user_id int, age varchar(5), country varchar(2));\n'
-            'create table raw_build.user_interaction (event_id varchar(36), user_id int, '
-            'event_type varchar(5), event_time timestamp);\n')
+            + ''.join(f'create table raw_build.{t.name} ({t.ddl()});\n' for t in tables.values()))
 
 
 def psql_binary() -> str:
@@ -102,7 +103,7 @@ def psql_binary() -> str:
 
 def floor(env: dict[str, str], data: Path) -> tuple[float, float]:
     copy = "\\copy raw_build.{table} from program 'sed \"s/, /,/g\" {path}' with (format csv, quote '''')\n"
-    script = (raw_tables_sql()
+    script = (raw_tables_sql(data)
               + copy.format(table='users', path=data / 'users.csv')
               + copy.format(table='user_interaction', path=data / 'user_interaction.csv')
               + analytics_sql())
