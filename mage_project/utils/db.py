@@ -184,7 +184,6 @@ class _LineStream(io.TextIOBase):
         self._buffer = data[size:]
         return data[:size]
 
-    readline = read
 
 
 def copy_lines(conn, schema: str, table: str, columns: Iterable[str], lines: Iterable[str],

@@ -6,7 +6,6 @@ a row of ``rejected_rows``, and ``load_audit`` records the counts so they can be
 from __future__ import annotations
 
 import tempfile
-from pathlib import Path
 
 import pandas as pd
 from psycopg2 import sql
@@ -34,7 +33,7 @@ REJECTED_COLUMNS = ('source_file', 'line_number', 'raw_line', 'reason')
 SAMPLE_ROWS = 5
 
 
-def start_run() -> Path:
+def start_run() -> None:
     """Check the environment and every input file, take the run lock and create empty build
     schemas with the raw tables. Raises before any database work if an input is unusable."""
     settings = connection_settings(current_env())
@@ -56,7 +55,6 @@ def start_run() -> Path:
             'target_table text not null, lines_read bigint not null, rows_loaded bigint not null, '
             'rows_rejected bigint not null, loaded_at timestamptz not null default now())'
         ).format(sql.Identifier(RAW)))
-    return folder
 
 
 def _copy_text(*values) -> str:
@@ -133,3 +131,7 @@ def check_load_balanced(report: pd.DataFrame, name: str) -> None:
     assert stored.get('rejected_rows') == row.rows_rejected, (
         f'rejected_rows holds {stored.get("rejected_rows")} rows for {row.source_file}; '
         f'the loader reported {row.rows_rejected}')
+    audit = tuple(stored.get(key) for key in ('lines_read', 'rows_loaded', 'rows_rejected'))
+    assert audit == (row.lines_read, row.rows_loaded, row.rows_rejected), (
+        f'load_audit records {audit} (read, loaded, rejected) for {row.source_file}; the loader reported '
+        f'{(row.lines_read, row.rows_loaded, row.rows_rejected)}')
