@@ -58,14 +58,3 @@ def test_bad_rows_are_kept_with_reasons_and_the_rest_loads(run_pipeline, databas
     assert [(n, text) for n, text, _ in rejected] == [(lines + 1, bad[0]), (lines + 2, bad[1])]
     assert 'user_id is not an integer' in rejected[0][2] and 'longer than 5' in rejected[1][2]
     assert database.rows('select count(*) from raw.user_interaction') == [(lines,)]
-
-
-def test_failed_run_leaves_the_previous_tables(run_pipeline, database, tmp_path):
-    run_pipeline(REPO / 'dataset')
-    before = snapshot(database)
-    broken = sample_copy(tmp_path, 'broken')
-    (broken / 'user_interaction.csv').unlink()
-    process = run_pipeline(broken, check=False)
-    assert process.returncode != 0
-    assert 'user_interaction.csv: file not found' in process.stdout + process.stderr
-    assert snapshot(database) == before

@@ -97,6 +97,8 @@ FILE_LEVEL = {
                                    'user_interaction.csv: file is empty'),
     'empty users.csv': (lambda d: (d / 'users.csv').write_bytes(b'\n'), 'users.csv: file is empty'),
     'missing users.csv': (lambda d: (d / 'users.csv').unlink(), 'users.csv: file not found'),
+    'missing user_interaction.csv': (lambda d: (d / 'user_interaction.csv').unlink(),
+                                     'user_interaction.csv: file not found'),
     'missing tables.sql': (lambda d: (d / 'tables.sql').unlink(), 'tables.sql: file not found'),
     'broken tables.sql': (lambda d: (d / 'tables.sql').write_text(
         'create table users (user_id int, age varchar(5), country varchar(2));\n'
