@@ -1,18 +1,24 @@
 """Reading the take-home's files: the DDL in tables.sql and the two CSV files.
 
 The CSV dialect is the take-home's: values quoted with ``'``, a space after each comma, no header,
-maybe no final newline, maybe CRLF. Every physical line of a file ends up in exactly one of two
-places: a row for COPY, or a rejection with its line number, raw text and reason. Problems with a
+maybe no final newline, LF, CRLF or old Mac CR line endings, plain or gzip (``.csv.gz``, or gzip
+bytes under a ``.csv`` name). Every physical line of a file ends up in exactly one of two
+places: a row for COPY (with a note for each value that loads differently from its spelling), or
+a rejection with its line number, raw text and reason. Problems with a
 whole file (missing, empty, broken DDL) raise :class:`DatasetError` instead.
 """
 from __future__ import annotations
 
 import csv
+import gzip
 import re
-from dataclasses import dataclass
-from datetime import datetime
+import zlib
+from collections import Counter
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import BinaryIO, Callable, Iterator, Optional
 
 # The contract with tables.sql: which tables and columns the pipeline expects, in file order.
 # Identifiers come from here, never from the file; the file only contributes the column types.
@@ -20,7 +26,6 @@ EXPECTED_TABLES: dict[str, tuple[str, ...]] = {
     'users': ('user_id', 'age', 'country'),
     'user_interaction': ('event_id', 'user_id', 'event_type', 'event_time'),
 }
-CSV_FILES = {table: f'{table}.csv' for table in EXPECTED_TABLES}
 DDL_FILE = 'tables.sql'
 UTF8_BOM = b'\xef\xbb\xbf'
 
@@ -75,7 +80,24 @@ _INT_RANGES = {
     'bigint': 2**63, 'int8': 2**63,
 }
 _INT_PATTERN = re.compile(r'[+-]?[0-9]+')
-_TIMESTAMP_PATTERN = re.compile(r'[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?')
+# ISO 8601 as Postgres reads it into timestamp: a space or T, optional seconds, up to 6 fractional
+# digits (Postgres keeps microseconds), an optional UTC offset (Z, +02, +0200, +02:00).
+_TIMESTAMP_PATTERN = re.compile(
+    r'[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[ T][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?'
+    r'(?P<offset>Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)?'
+)
+
+
+class Adjusted(str):
+    """A value that loads differently from how the file spells it, and why (kept in
+    raw.adjusted_values, so nothing changes silently)."""
+    note: str
+
+
+def _adjusted(value: str, note: str) -> Adjusted:
+    adjusted = Adjusted(value)
+    adjusted.note = note
+    return adjusted
 
 
 def _int_check(limit: int) -> Callable[[str], str]:
@@ -93,19 +115,28 @@ def _int_check(limit: int) -> Callable[[str], str]:
 def _varchar_check(length: Optional[int]) -> Callable[[str], str]:
     def check(value: str) -> str:
         if length is not None and len(value) > length:
-            raise ValueError(f'is longer than {length} characters: {value!r}')
+            # Postgres cuts excess characters that are all spaces and refuses anything else.
+            if value[length:].strip(' '):
+                raise ValueError(f'is longer than {length} characters: {value!r}')
+            return _adjusted(value[:length], f'trailing spaces beyond {length} characters removed, '
+                                             'as Postgres does')
         return value
     return check
 
 
 def _timestamp_check(value: str) -> str:
     value = value.strip()
-    if not _TIMESTAMP_PATTERN.fullmatch(value):
-        raise ValueError(f'is not a timestamp (YYYY-MM-DD HH:MM:SS): {value!r}' if value else 'is empty')
+    match = _TIMESTAMP_PATTERN.fullmatch(value)
+    if not match:
+        raise ValueError(f'is not a timestamp (YYYY-MM-DD HH:MM:SS, ISO 8601): {value!r}' if value else 'is empty')
     try:
-        datetime.fromisoformat(value)
+        moment = datetime.fromisoformat(value)
     except ValueError:
         raise ValueError(f'is not a valid date and time: {value!r}') from None
+    if match['offset']:
+        # timestamp without time zone would drop the offset and keep the local time: convert.
+        utc = moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat(sep=' ')
+        return _adjusted(utc, f'UTC offset {match["offset"]} converted to UTC')
     return value
 
 
@@ -225,15 +256,57 @@ def _decode_lines(block: bytes) -> list[str]:
         return lines
 
 
+GZIP_MAGIC = b'\x1f\x8b'
+SNIFF_BYTES = 1 << 16
+
+
+class _GzipReader:
+    """Reads a gzip file's decompressed bytes; a broken stream is a DatasetError naming the file."""
+
+    def __init__(self, path: Path):
+        self._path = path
+        self._handle = gzip.open(path, 'rb')
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._handle.read(size)
+        except (OSError, EOFError, zlib.error) as error:
+            raise DatasetError(f'{self._path}: not a readable gzip file ({error})') from None
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+@contextmanager
+def open_bytes(path: Path) -> Iterator[BinaryIO]:
+    """The file's bytes, decompressed when they are gzip (by their first bytes, whatever the name)."""
+    with path.open('rb') as handle:
+        gzipped = handle.read(2) == GZIP_MAGIC
+    handle = _GzipReader(path) if gzipped else path.open('rb')
+    try:
+        yield handle
+    finally:
+        handle.close()
+
+
 def iter_line_blocks(path: Path, block_bytes: int = BLOCK_BYTES) -> Iterator[tuple[int, list[str]]]:
     """(number of the first line, lines) for consecutive blocks of about ``block_bytes``, so the
-    caller loops over decoded text in bulk instead of reading line by line."""
+    caller loops over decoded text in bulk instead of reading line by line. Lines end with LF or
+    CRLF; a file whose first block has CRs and no LF at all has old Mac CR-only endings."""
     number = 1
-    with path.open('rb') as handle:
+    cr_only = None
+    with open_bytes(path) as handle:
         rest = handle.read(len(UTF8_BOM))
         rest = b'' if rest == UTF8_BOM else rest
         while True:
-            chunk = handle.read(block_bytes)
+            # The first read is large enough to tell the line endings whatever the block size.
+            chunk = handle.read(block_bytes if cr_only is not None else max(block_bytes, SNIFF_BYTES))
+            if cr_only is None:
+                head = rest + chunk
+                cr_only = b'\n' not in head and b'\r' in head[:-1]
+            if cr_only:
+                chunk = chunk.replace(b'\r', b'\n')
+                rest = rest.replace(b'\r', b'\n')
             if not chunk:
                 break
             data = rest + chunk
@@ -263,8 +336,10 @@ def copy_escape(value: str) -> str:
     return value
 
 
-def validate_fields(table: Table, fields: list[str]) -> str:
-    """One COPY text line for a parsed row, or ValueError with the reason it cannot load."""
+def validate_fields(table: Table, fields: list[str], notes: Optional[list] = None) -> str:
+    """One COPY text line for a parsed row, or ValueError with the reason it cannot load. Values
+    that load differently from how they are written add (column, written, loaded, why) to
+    ``notes``."""
     if len(fields) != len(table.columns):
         raise ValueError(f'has {len(fields)} fields; expected {len(table.columns)} '
                          f'({", ".join(table.column_names)})')
@@ -273,9 +348,12 @@ def validate_fields(table: Table, fields: list[str]) -> str:
         if '\x00' in value:
             raise ValueError(f'{column.name} contains a NUL character')
         try:
-            values.append(copy_escape(column.check(value)))
+            checked = column.check(value)
         except ValueError as error:
             raise ValueError(f'{column.name} {error}') from None
+        if notes is not None and isinstance(checked, Adjusted):
+            notes.append((column.name, value, str(checked), checked.note))
+        values.append(copy_escape(checked))
     return '\t'.join(values) + '\n'
 
 
@@ -283,7 +361,7 @@ def _looks_like_header(table: Table, fields: Optional[list[str]]) -> bool:
     return bool(fields) and [f.strip().strip('"').lower() for f in fields] == list(table.column_names)
 
 
-def parse_line(table: Table, number: int, text: str) -> str:
+def parse_line(table: Table, number: int, text: str, notes: Optional[list] = None) -> str:
     """The careful path for one line: a COPY line, or ValueError with the reason it is rejected."""
     problem = getattr(text, 'problem', None)
     if problem:
@@ -295,7 +373,7 @@ def parse_line(table: Table, number: int, text: str) -> str:
     except csv.Error as error:
         raise ValueError(f'not valid CSV in the take-home dialect: {error}') from None
     try:
-        return validate_fields(table, fields)
+        return validate_fields(table, fields, notes)
     except ValueError:
         if number == 1 and _looks_like_header(table, fields):
             raise ValueError('header line (column names), not data') from None
@@ -324,21 +402,42 @@ def fast_pattern(table: Table) -> 're.Pattern[str]':
     return re.compile(', '.join(parts))
 
 
+@dataclass(frozen=True)
+class Adjustment:
+    line_number: int
+    column: str
+    raw_value: str
+    loaded_value: str
+    reason: str
+
+
 @dataclass
 class LoadCounts:
     lines_read: int = 0
     rows_loaded: int = 0
     rows_rejected: int = 0
+    values_adjusted: int = 0
+    reasons: Counter = field(default_factory=Counter)  # rejection reasons by kind
 
     @property
     def balanced(self) -> bool:
         return self.lines_read == self.rows_loaded + self.rows_rejected
 
+    def top_reasons(self, most: int = 3) -> str:
+        return '; '.join(f'{reason} ({count})' for reason, count in self.reasons.most_common(most))
+
+
+def reason_kind(reason: str) -> str:
+    """A rejection reason without the value it quotes, to count reasons by kind."""
+    return re.split(r': |; ', reason, maxsplit=1)[0]
+
 
 def iter_copy_lines(path: Path, table: Table, counts: LoadCounts,
-                    on_reject: Callable[[Rejection], None]) -> Iterator[str]:
+                    on_reject: Callable[[Rejection], None],
+                    on_adjust: Optional[Callable[[Adjustment], None]] = None) -> Iterator[str]:
     """Stream COPY text for every loadable line of ``path``, a block of lines at a time; every
-    other line goes to ``on_reject``. ``counts`` is updated as the stream is consumed."""
+    other line goes to ``on_reject``, every value loaded differently from its spelling to
+    ``on_adjust``. ``counts`` is updated as the stream is consumed."""
     fullmatch = fast_pattern(table).fullmatch
     for first, lines in iter_line_blocks(path):
         out = []
@@ -348,15 +447,34 @@ def iter_copy_lines(path: Path, table: Table, counts: LoadCounts,
                 out.append('\t'.join(match.groups()) + '\n')
                 continue
             number = first + offset
+            notes: list = []
             try:
-                out.append(parse_line(table, number, text))
+                out.append(parse_line(table, number, text, notes))
             except ValueError as error:
                 counts.rows_rejected += 1
+                counts.reasons[reason_kind(str(error))] += 1
                 on_reject(Rejection(number, str(text), str(error)))
+                continue
+            for column, raw_value, loaded, reason in notes:
+                counts.values_adjusted += 1
+                if on_adjust is not None:
+                    on_adjust(Adjustment(number, column, raw_value, loaded, reason))
         counts.lines_read += len(lines)
         counts.rows_loaded += len(out)
         if out:
             yield ''.join(out)
+
+
+def input_file(folder: Path, table: str) -> Path:
+    """The file of ``table``: <table>.csv, or <table>.csv.gz; both at once is ambiguous."""
+    plain, packed = folder / f'{table}.csv', folder / f'{table}.csv.gz'
+    if plain.is_file() and packed.is_file():
+        raise DatasetError(f'{plain} and {packed.name} both exist: keep one, so it is clear which is loaded')
+    if packed.is_file():
+        return packed
+    if not plain.is_file():
+        raise DatasetError(f'{plain}: file not found (nor {packed.name})')
+    return plain
 
 
 def check_input_files(folder: Path) -> dict[str, Table]:
@@ -365,11 +483,9 @@ def check_input_files(folder: Path) -> dict[str, Table]:
     if not folder.is_dir():
         raise DatasetError(f'{folder}: dataset folder not found (set DATASET_DIR)')
     tables = parse_ddl(folder / DDL_FILE)
-    for file_name in CSV_FILES.values():
-        path = folder / file_name
-        if not path.is_file():
-            raise DatasetError(f'{path}: file not found')
-        with path.open('rb') as handle:
+    for table in EXPECTED_TABLES:
+        path = input_file(folder, table)
+        with open_bytes(path) as handle:
             head = handle.read(64)
         if len(head) < 64 and not head.replace(UTF8_BOM, b'').strip():
             raise DatasetError(f'{path}: file is empty; refusing to replace the tables with nothing')

@@ -1,4 +1,5 @@
 """The readers of tables.sql and of the take-home's CSV dialect, on tiny files."""
+import gzip
 from pathlib import Path
 
 import pytest
@@ -8,6 +9,7 @@ from mage_project.utils.dataset import (
     DatasetError,
     LoadCounts,
     check_input_files,
+    input_file,
     iter_copy_lines,
     iter_line_blocks,
     parse_ddl,
@@ -173,3 +175,82 @@ def test_a_line_without_end_is_a_file_error_naming_the_line(tmp_path, monkeypatc
     path.write_bytes(GOOD.encode() + b'\n' + b'x' * 200)
     with pytest.raises(DatasetError, match=r'user_interaction.csv, line 2: over 64 bytes without a line break'):
         list(iter_line_blocks(path, block_bytes=16))
+
+
+def read_with_notes(tmp_path, tables, content: bytes, name='user_interaction.csv', table='user_interaction'):
+    path = tmp_path / name
+    path.write_bytes(content)
+    counts, rejected, adjusted = LoadCounts(), [], []
+    rows = ''.join(iter_copy_lines(path, tables[table], counts, rejected.append, adjusted.append))
+    assert counts.balanced and counts.values_adjusted == len(adjusted)
+    return rows.splitlines(keepends=True), rejected, adjusted
+
+
+@pytest.mark.parametrize('name', ['user_interaction.csv.gz', 'user_interaction.csv'])
+def test_gzip_is_read_transparently_whatever_the_name(tmp_path, tables, name):
+    rows, rejected, _ = read_with_notes(tmp_path, tables, gzip.compress(f'{GOOD}\n{GOOD}'.encode()), name)
+    assert rows == ['A1\t3\tCLICK\t2019-05-05 14:05:20\n'] * 2 and rejected == []
+
+
+def test_a_broken_gzip_file_is_a_file_error_naming_it(tmp_path, tables):
+    with pytest.raises(DatasetError, match=r'user_interaction.csv.gz: not a readable gzip file'):
+        read_with_notes(tmp_path, tables, gzip.compress(GOOD.encode() * 100)[:40], 'user_interaction.csv.gz')
+
+
+def test_both_plain_and_gzip_files_are_ambiguous(tmp_path):
+    (tmp_path / 'users.csv').write_text("1, '18-45', 'DE'")
+    (tmp_path / 'users.csv.gz').write_bytes(gzip.compress(b"1, '18-45', 'DE'"))
+    with pytest.raises(DatasetError, match='users.csv and users.csv.gz both exist'):
+        input_file(tmp_path, 'users')
+    (tmp_path / 'users.csv').unlink()
+    assert input_file(tmp_path, 'users').name == 'users.csv.gz'
+
+
+@pytest.mark.parametrize('block_bytes', [1, 7, 1 << 20])
+def test_old_mac_cr_line_endings_are_lines(tmp_path, block_bytes):
+    path = tmp_path / 'f.csv'
+    path.write_bytes(b'a\rbb\r\rccc\r')
+    numbered = [(first + i, line) for first, lines in iter_line_blocks(path, block_bytes)
+                for i, line in enumerate(lines)]
+    assert numbered == [(1, 'a'), (2, 'bb'), (3, ''), (4, 'ccc')]
+
+
+@pytest.mark.parametrize('written, loaded', [
+    ('2019-05-05T14:05:20', '2019-05-05T14:05:20'),
+    ('2019-05-05 14:05:20.123456', '2019-05-05 14:05:20.123456'),
+    ('2019-05-05T14:05', '2019-05-05T14:05'),
+])
+def test_iso_timestamps_that_postgres_keeps_load_as_written(tmp_path, tables, written, loaded):
+    rows, rejected, adjusted = read_with_notes(tmp_path, tables, f"'A1', 3, 'VIEW', '{written}'".encode())
+    assert rows == [f'A1\t3\tVIEW\t{loaded}\n'] and rejected == [] and adjusted == []
+
+
+@pytest.mark.parametrize('written, utc', [
+    ('2019-05-05T14:05:20Z', '2019-05-05 14:05:20'),
+    ('2019-05-05 14:05:20+02:00', '2019-05-05 12:05:20'),
+    ('2019-05-05T01:05:20.5-0130', '2019-05-05 02:35:20.500000'),
+])
+def test_a_utc_offset_is_converted_to_utc_and_noted(tmp_path, tables, written, utc):
+    rows, rejected, adjusted = read_with_notes(tmp_path, tables, f"{GOOD}\n'A1', 3, 'VIEW', '{written}'".encode())
+    assert rows[1] == f'A1\t3\tVIEW\t{utc}\n' and rejected == []
+    assert [(a.line_number, a.column, a.raw_value, a.loaded_value) for a in adjusted] == [(2, 'event_time', written, utc)]
+    assert 'converted to UTC' in adjusted[0].reason
+
+
+@pytest.mark.parametrize('written, reason', [
+    ('2019-13-05 14:05:20', 'not a valid date and time'),
+    ('2019-05-05 24:00:00', 'not a valid date and time'),
+    ('2019-05-05 14:05:20.1234567', 'not a timestamp'),
+    ('2019-05-05 14:05:20 CET', 'not a timestamp'),
+])
+def test_truly_invalid_timestamps_stay_rejected(tmp_path, tables, written, reason):
+    _, rejected, _ = read_with_notes(tmp_path, tables, f"'A1', 3, 'VIEW', '{written}'".encode())
+    assert len(rejected) == 1 and reason in rejected[0].reason
+
+
+def test_trailing_spaces_beyond_a_varchar_are_cut_as_postgres_does(tmp_path, tables):
+    rows, rejected, adjusted = read_with_notes(
+        tmp_path, tables, b"1, '18-45', 'DE '\n2, '18-45', 'D '\n3, '18-45', 'DEX'", 'users.csv', 'users')
+    assert rows == ['1\t18-45\tDE\n', '2\t18-45\tD \n']
+    assert [(r.line_number, r.reason) for r in rejected] == [(3, "country is longer than 2 characters: 'DEX'")]
+    assert [(a.line_number, a.raw_value, a.loaded_value) for a in adjusted] == [(1, 'DE ', 'DE')]
