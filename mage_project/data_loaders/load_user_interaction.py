@@ -10,7 +10,7 @@ if 'test' not in globals():
 def load_user_interaction(*args, **kwargs):
     """Stream user_interaction.csv into raw.user_interaction (load_users has started the run).
     Outputs: the file's line counts (read, loaded, rejected) and a sample of the loaded rows."""
-    return load_raw_table('user_interaction'), sample_rows('user_interaction')
+    return load_raw_table('user_interaction', kwargs), sample_rows('user_interaction')
 
 
 @test

@@ -11,8 +11,8 @@ def load_users(*args, **kwargs):
     """Start the run (check every input file, take the run lock, create empty build schemas),
     then stream users.csv into raw.users.
     Outputs: the file's line counts (read, loaded, rejected) and a sample of the loaded rows."""
-    start_run()
-    return load_raw_table('users'), sample_rows('users')
+    start_run(kwargs)
+    return load_raw_table('users', kwargs), sample_rows('users')
 
 
 @test

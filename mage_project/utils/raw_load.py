@@ -12,33 +12,55 @@ from psycopg2 import sql
 
 from mage_project.utils import db
 from mage_project.utils.dataset import (
-    CSV_FILES,
     DDL_FILE,
+    Adjustment,
+    DatasetError,
     LoadCounts,
     Rejection,
     check_input_files,
     copy_escape,
+    input_file,
     iter_copy_lines,
     parse_ddl,
 )
 from mage_project.utils.settings import (
+    ConfigurationError,
+    check_settings,
     connection_settings,
     current_env,
     dataset_dir,
+    max_rejected_share,
     run_lock_wait_seconds,
 )
 
 RAW = db.build_schema('raw')
 REJECTED_COLUMNS = ('source_file', 'line_number', 'raw_line', 'reason')
+ADJUSTED_COLUMNS = ('source_file', 'line_number', 'column_name', 'raw_value', 'loaded_value', 'reason')
 SAMPLE_ROWS = 5
 
 
-def start_run() -> None:
-    """Check the environment and every input file, take the run lock and create empty build
-    schemas with the raw tables. Raises before any database work if an input is unusable."""
+def check_database_encoding(conn) -> None:
+    """The pipeline loads UTF-8 text; a database in another encoding (LATIN1, SQL_ASCII) cannot
+    hold every value, so the run stops before any work, naming the database and its encoding."""
+    with conn.cursor() as cursor:
+        cursor.execute('select current_database(), pg_encoding_to_char(encoding) from pg_database '
+                       'where datname = current_database()')
+        name, encoding = cursor.fetchone()
+    if encoding != 'UTF8':
+        raise ConfigurationError(
+            f'database {name} has encoding {encoding}; the pipeline needs UTF8, since the input files '
+            f"are UTF-8 (create it with: create database {name} encoding 'UTF8' template template0)")
+
+
+def start_run(run_variables: dict | None = None) -> None:
+    """Check the settings and every input file, take the run lock and create empty build schemas
+    with the raw tables. Raises before any database work if a setting or an input is unusable."""
+    check_settings(run_variables)
     settings = connection_settings(current_env())
     folder = dataset_dir()
     tables = check_input_files(folder)
+    with db.transaction(settings) as conn:
+        check_database_encoding(conn)
     db.acquire_run_lock(run_lock_wait_seconds(), settings)
     with db.transaction(settings) as conn:
         db.reset_build_schemas(conn)
@@ -51,9 +73,15 @@ def start_run() -> None:
             'raw_line text not null, reason text not null, primary key (source_file, line_number))'
         ).format(sql.Identifier(RAW)))
         cursor.execute(sql.SQL(
+            'create table {}.adjusted_values (source_file text not null, line_number int not null, '
+            'column_name text not null, raw_value text not null, loaded_value text not null, '
+            'reason text not null, primary key (source_file, line_number, column_name))'
+        ).format(sql.Identifier(RAW)))
+        cursor.execute(sql.SQL(
             'create table {}.load_audit (source_file text primary key, dataset_dir text not null, '
             'target_table text not null, lines_read bigint not null, rows_loaded bigint not null, '
-            'rows_rejected bigint not null, loaded_at timestamptz not null default now())'
+            'rows_rejected bigint not null, values_adjusted bigint not null, '
+            'loaded_at timestamptz not null default now())'
         ).format(sql.Identifier(RAW)))
 
 
@@ -62,38 +90,67 @@ def _copy_text(*values) -> str:
     return '\t'.join(copy_escape(str(v).replace('\x00', '\\x00')) for v in values) + '\n'
 
 
-def load_raw_table(name: str) -> pd.DataFrame:
-    """Stream ``<DATASET_DIR>/<name>.csv`` into raw_build.<name>; rejected lines into
-    raw_build.rejected_rows. Returns one row: file, table and the line counts."""
+def check_loadable(path, counts: LoadCounts, max_share: float) -> None:
+    """Refuse to publish a file that yields no row, or whose rejected share is over ``max_share``:
+    the message names the file, the counts and the most common reasons."""
+    share = counts.rows_rejected / counts.lines_read if counts.lines_read else 1.0
+    where = (f'{path}: {counts.lines_read} lines read, {counts.rows_loaded} loaded, '
+             f'{counts.rows_rejected} rejected')
+    reasons = f' (most common reasons: {counts.top_reasons()})' if counts.reasons else ''
+    if counts.rows_loaded == 0:
+        raise DatasetError(f'{where}{reasons}: no loadable row; refusing to publish, the previous tables stay')
+    if share > max_share:
+        raise DatasetError(
+            f'{where}{reasons}: {share:.1%} rejected is over the limit of {max_share:.1%} '
+            '(MAX_REJECTED_SHARE, or the pipeline variable max_rejected_share); refusing to publish, '
+            'the previous tables stay. The rejected lines are in raw_build.rejected_rows.')
+
+
+def load_raw_table(name: str, run_variables: dict | None = None) -> pd.DataFrame:
+    """Stream ``<DATASET_DIR>/<name>.csv`` (or .csv.gz) into raw_build.<name>; rejected lines into
+    raw_build.rejected_rows, values loaded differently from their spelling into
+    raw_build.adjusted_values. Returns one row: file, table and the line counts. Raises, after
+    committing the evidence to the build schema, when the file is not fit to publish."""
     settings = connection_settings(current_env())
     folder = dataset_dir()
     table = parse_ddl(folder / DDL_FILE)[name]
-    path = folder / CSV_FILES[name]
+    path = input_file(folder, name)
+    max_share = max_rejected_share((run_variables or {}).get('max_rejected_share'))
     db.acquire_run_lock(run_lock_wait_seconds(), settings)
     counts = LoadCounts()
-    with tempfile.TemporaryFile('w+', encoding='utf-8') as spool, \
+    with tempfile.TemporaryFile('w+', encoding='utf-8') as rejected, \
+            tempfile.TemporaryFile('w+', encoding='utf-8') as adjusted, \
             db.transaction(settings) as conn:
         def reject(rejection: Rejection) -> None:
-            spool.write(_copy_text(path.name, rejection.line_number, rejection.raw_text, rejection.reason))
+            rejected.write(_copy_text(path.name, rejection.line_number, rejection.raw_text, rejection.reason))
 
-        db.copy_lines(conn, RAW, name, table.column_names, iter_copy_lines(path, table, counts, reject))
-        spool.seek(0)
-        db.copy_lines(conn, RAW, 'rejected_rows', REJECTED_COLUMNS, spool)
+        def adjust(note: Adjustment) -> None:
+            adjusted.write(_copy_text(path.name, note.line_number, note.column, note.raw_value,
+                                      note.loaded_value, note.reason))
+
+        db.copy_lines(conn, RAW, name, table.column_names,
+                      iter_copy_lines(path, table, counts, reject, adjust))
+        for spool, target, columns in ((rejected, 'rejected_rows', REJECTED_COLUMNS),
+                                       (adjusted, 'adjusted_values', ADJUSTED_COLUMNS)):
+            spool.seek(0)
+            db.copy_lines(conn, RAW, target, columns, spool)
         with conn.cursor() as cursor:
             cursor.execute(
                 sql.SQL('insert into {}.load_audit (source_file, dataset_dir, target_table, '
-                        'lines_read, rows_loaded, rows_rejected) values (%s, %s, %s, %s, %s, %s)'
-                        ).format(sql.Identifier(RAW)),
+                        'lines_read, rows_loaded, rows_rejected, values_adjusted) '
+                        'values (%s, %s, %s, %s, %s, %s, %s)').format(sql.Identifier(RAW)),
                 (path.name, str(folder), f'raw.{name}', counts.lines_read, counts.rows_loaded,
-                 counts.rows_rejected),
+                 counts.rows_rejected, counts.values_adjusted),
             )
             if not counts.balanced:
                 raise RuntimeError(f'{path}: {counts} does not balance; nothing committed')
             # Fresh statistics, so the staging queries join and sort with the right plans.
             cursor.execute(sql.SQL('analyze {}.{}').format(sql.Identifier(RAW), sql.Identifier(name)))
+    check_loadable(path, counts, max_share)
     return pd.DataFrame([{
         'source_file': path.name, 'target_table': f'raw.{name}', 'lines_read': counts.lines_read,
         'rows_loaded': counts.rows_loaded, 'rows_rejected': counts.rows_rejected,
+        'values_adjusted': counts.values_adjusted,
     }])
 
 

@@ -4,6 +4,7 @@ in one place."""
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,9 +79,44 @@ def connection_settings(env: str | None = None) -> ConnectionSettings:
     return settings
 
 
+def _number(name: str, default: float, low: float, high: float | None = None) -> float:
+    """A number from the environment variable ``name`` within [low, high], or ConfigurationError
+    naming the variable, the value and what is allowed."""
+    raw = os.getenv(name)
+    if raw is None or raw.strip() == '':
+        return default
+    allowed = f'a number from {low:g} to {high:g}' if high is not None else f'a number of at least {low:g}'
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f'{name}={raw!r} is not a number; allowed: {allowed}') from None
+    if not (low <= value and (high is None or value <= high)):
+        raise ConfigurationError(f'{name}={raw!r} is out of range; allowed: {allowed}')
+    return value
+
+
 def run_lock_wait_seconds() -> float:
     """How long a run waits for a concurrent run to finish before failing (RUN_LOCK_WAIT_SECONDS)."""
-    return float(os.getenv('RUN_LOCK_WAIT_SECONDS') or 300)
+    return _number('RUN_LOCK_WAIT_SECONDS', 300, 0, 86400)
+
+
+DEFAULT_MAX_REJECTED_SHARE = 0.10
+
+
+def max_rejected_share(override=None) -> float:
+    """The largest share of a file's lines that may be rejected before the run refuses to publish:
+    the pipeline variable ``max_rejected_share`` of this run if given, else MAX_REJECTED_SHARE,
+    else 0.10."""
+    if override is not None and str(override).strip() != '':
+        try:
+            value = float(override)
+        except (TypeError, ValueError):
+            value = -1.0
+        if not 0 <= value <= 1:
+            raise ConfigurationError(f'max_rejected_share={override!r} (pipeline variable) is not allowed; '
+                                     'allowed: a number from 0 to 1')
+        return value
+    return _number('MAX_REJECTED_SHARE', DEFAULT_MAX_REJECTED_SHARE, 0, 1)
 
 
 def report_path() -> Path:
@@ -94,7 +130,37 @@ def mage_data_dir() -> Path:
     return Path(os.getenv('MAGE_DATA_DIR') or REPO_DIR / '.mage_data')
 
 
+_ROLE = re.compile(r'[A-Za-z_][A-Za-z0-9_$]*')
+
+
 def analytics_reader_roles() -> list[str]:
     """Roles that get read access to the analytics schema after each publish
     (ANALYTICS_READER_ROLES, comma-separated; none by default)."""
-    return [role.strip() for role in (os.getenv('ANALYTICS_READER_ROLES') or '').split(',') if role.strip()]
+    roles = [role.strip() for role in (os.getenv('ANALYTICS_READER_ROLES') or '').split(',') if role.strip()]
+    bad = [role for role in roles if not _ROLE.fullmatch(role)]
+    if bad:
+        raise ConfigurationError(f'ANALYTICS_READER_ROLES={os.getenv("ANALYTICS_READER_ROLES")!r} names '
+                                 f'{", ".join(map(repr, bad))}; allowed: role names (letters, digits, _ and $, '
+                                 'not starting with a digit), separated by commas')
+    return roles
+
+
+def _port() -> None:
+    raw = os.getenv('POSTGRES_PORT')
+    if raw and not (raw.strip().isdigit() and 1 <= int(raw) <= 65535):
+        raise ConfigurationError(f'POSTGRES_PORT={raw!r} is not a port; allowed: a whole number from 1 to 65535')
+
+
+def check_settings(run_variables: dict | None = None) -> None:
+    """Read every setting of a run once, at its start, so a bad value stops the run before any
+    work with one message naming each variable, its value and what is allowed."""
+    problems = []
+    checks = (current_env, run_lock_wait_seconds, analytics_reader_roles, _port,
+              lambda: max_rejected_share((run_variables or {}).get('max_rejected_share')))
+    for check in checks:
+        try:
+            check()
+        except ConfigurationError as error:
+            problems.append(str(error))
+    if problems:
+        raise ConfigurationError('; '.join(problems))
