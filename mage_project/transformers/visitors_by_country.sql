@@ -1,28 +1,23 @@
 -- analytics.visitors_by_country: one row per country in users.
 -- Q3 definition: a visitor is a known user (in users) with at least one event; events counts
--- their distinct events (exact duplicate copies removed). Orphan events have no country.
+-- their distinct events (exact duplicate copies removed). Orphan events have no country, and
+-- users whose lines in users.csv conflict are left out (their country is unknown).
 -- Ranked by visitors, ties broken by events, then country; is_tied marks countries that share
 -- their visitor count with another country.
 with users as (
-    select user_id, country
-    from staging_build.stg_users
-),
-
-events as (
-    select user_id
-    from staging_build.stg_user_interaction
-    where not is_orphan and copy_number = 1
+    select country, is_visitor, events
+    from staging_build.user_activity
+    where not has_conflicting_rows
 ),
 
 by_country as (
     select
-        users.country,
-        count(distinct events.user_id) as visitors,
-        count(events.user_id) as events,
-        count(distinct users.user_id) as users
+        country,
+        count(*) filter (where is_visitor) as visitors,
+        sum(events) as events,
+        count(*) as users
     from users
-    left join events on events.user_id = users.user_id
-    group by users.country
+    group by country
 ),
 
 final as (

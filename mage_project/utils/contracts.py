@@ -9,6 +9,7 @@ from mage_project.utils.db import build_schema
 # (layer, table, primary key, whether the table carries a rank column)
 TABLES = (
     ('staging', 'stg_users', 'user_id', False),
+    ('staging', 'user_activity', 'user_id', False),
     ('analytics', 'orphan_events_by_type', 'event_type', True),
     ('analytics', 'duplicate_events_by_date', 'event_date', True),
     ('analytics', 'visitors_by_country', 'country', True),

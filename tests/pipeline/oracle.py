@@ -26,14 +26,17 @@ def expected_tables(folder: Path) -> dict[str, dict]:
     surplus = events.groupby(events.event_time.str[:10]).size() - \
         distinct.groupby(distinct.event_time.str[:10]).size()
 
-    known_distinct = distinct[~distinct.is_orphan].merge(users.drop_duplicates('user_id'), on='user_id')
+    # A user_id whose lines disagree has no country or age: left out of q3 and q4.
+    lines = users.drop_duplicates()
+    settled = lines[~lines.user_id.duplicated(keep=False)]
+    known_distinct = distinct[~distinct.is_orphan].merge(settled, on='user_id')
     by_country = known_distinct.groupby('country').agg(visitors=('user_id', 'nunique'), events=('user_id', 'size'))
 
     per_user = known_distinct.pivot_table(index='user_id', columns='event_type', aggfunc='size', fill_value=0)
     views = per_user.get('VIEW', pd.Series(0, index=per_user.index))
     clicks = per_user.get('CLICK', pd.Series(0, index=per_user.index))
     valuable = set(per_user.index[(views >= 5) & (clicks >= 10)])
-    valuable_by_age = users[users.user_id.isin(valuable)].drop_duplicates('user_id').groupby('age').size()
+    valuable_by_age = settled[settled.user_id.isin(valuable)].groupby('age').size()
 
     return {
         'orphan_events_by_type': events[events.is_orphan].groupby('event_type').size().to_dict(),
@@ -44,10 +47,11 @@ def expected_tables(folder: Path) -> dict[str, dict]:
     }
 
 
-def question_group(label: str) -> str:
+def question_group(label: str) -> str | None:
+    """The question's group a label 'a-b' lies wholly inside, if any."""
     low, high = map(int, re.fullmatch(r'\s*(\d+)\s*-\s*(\d+)\s*', label).groups())
     if low >= 18 and high <= 49:
         return '18-49'
     if low >= 50 and high <= 80:
         return '50-80'
-    return 'does not fit'
+    return None
