@@ -1,10 +1,41 @@
-"""Print what the last published run loaded and its answers: `python -m mage_project.utils.answers`."""
+"""analytics.answers: written by the answers block from the run's analytics tables, and printed
+for people by `python -m mage_project.utils.answers` (what the last published run loaded, and
+its answers)."""
 from __future__ import annotations
 
 import textwrap
 
+import pandas as pd
+from psycopg2 import sql
+
 from mage_project.utils import db
+from mage_project.utils.sentences import Conflicts, answers_frame
 from mage_project.utils.settings import report_path
+
+QUESTION_TABLES = ('orphan_events_by_type', 'duplicate_events_by_date', 'visitors_by_country',
+                   'valuable_users_by_age_group')
+
+
+def build_answers() -> pd.DataFrame:
+    """Read this run's analytics tables (analytics_build) and the users with conflicting lines
+    (staging_build.user_activity), write analytics_build.answers and return it."""
+    analytics, staging = (sql.Identifier(db.build_schema(layer)) for layer in ('analytics', 'staging'))
+    with db.transaction() as conn:
+        tables = {name: db.fetch_frame(conn, sql.SQL('select * from {}.{}').format(analytics, sql.Identifier(name)))
+                  for name in QUESTION_TABLES}
+        with conn.cursor() as cursor:
+            cursor.execute(sql.SQL(
+                'select count(*), count(*) filter (where is_visitor), count(*) filter (where is_valuable) '
+                'from {}.user_activity where has_conflicting_rows').format(staging))
+            conflicts = Conflicts(*cursor.fetchone())
+        answers = answers_frame(tables, conflicts)
+        with conn.cursor() as cursor:
+            cursor.execute(sql.SQL('drop table if exists {}.answers').format(analytics))
+            cursor.execute(sql.SQL('create table {}.answers (question_id text primary key, question text not null, '
+                                   'answer text not null, definition text not null)').format(analytics))
+            cursor.executemany(sql.SQL('insert into {}.answers values (%s, %s, %s, %s)').format(analytics),
+                               answers[['question_id', 'question', 'answer', 'definition']].values.tolist())
+    return answers
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ import pandas as pd
 from psycopg2 import sql
 
 from mage_project.utils import db
+from mage_project.utils.sentences import AGE_PLACES
 
 # question id -> (analytics table, label column, value column, chart title)
 CHARTS = {
@@ -18,7 +19,7 @@ CHARTS = {
     'q4': ('valuable_users_by_age_group', 'age_group', 'valuable_users', 'Valuable users per stored age label'),
 }
 MAX_BARS = 15
-BAR_HEIGHT, BAR_GAP, LABEL_WIDTH, CHART_WIDTH = 22, 6, 190, 420
+BAR_HEIGHT, BAR_GAP, LABEL_WIDTH, CHART_WIDTH = 22, 6, 300, 400
 
 
 def bar_chart_svg(labels: list[str], values: list[int], tied: list[bool], title: str) -> str:
@@ -51,7 +52,7 @@ def render_report(answers: pd.DataFrame, tables: dict[str, pd.DataFrame], source
             frame = frame[frame[value] > 0]
         labels = [str(v) for v in frame[label]]
         if 'question_age_group' in frame:
-            labels = [f'{a} → {q}' for a, q in zip(labels, frame['question_age_group'])]
+            labels = [f'{a} → {AGE_PLACES[q][0]}' for a, q in zip(labels, frame['question_age_group'])]
         chart = bar_chart_svg(labels, [int(v) for v in frame[value]], [bool(v) for v in frame['is_tied']], title)
         more = len(full) - len(frame)
         sections.append(

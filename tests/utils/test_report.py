@@ -19,7 +19,7 @@ def tiny_tables():
         'visitors_by_country': pd.DataFrame({'rank': [2, 1], 'country': ['UK', 'DE'], 'visitors': [2, 2],
                                              'is_tied': [True, True]}),
         'valuable_users_by_age_group': pd.DataFrame({'rank': [1], 'age_group': ['46-80'], 'valuable_users': [1],
-                                                     'question_age_group': ['does not fit'], 'is_tied': [False]}),
+                                                     'question_age_group': ['both'], 'is_tied': [False]}),
     }
     return answers, tables
 
@@ -29,7 +29,7 @@ def test_report_has_each_question_with_its_chart_and_escapes_text():
     page = render_report(answers, tables, 'users.csv: 4 lines')
     assert page.count('<svg') == len(CHARTS) == 4
     assert 'Which &lt;types&gt;?' in page and 'DE &amp; UK tie' in page
-    assert '46-80 → does not fit' in page
+    assert '46-80 → straddles 18-49 and 50-80' in page
 
 
 def test_ties_are_marked_and_rows_follow_rank():

@@ -1,0 +1,202 @@
+"""The answers to the four questions as sentences, from the per-question tables.
+
+Pure functions of small DataFrames (the analytics tables, ranked), so every tie and edge is tested
+without a database. The rules: a sentence never claims a winner the data does not have (a tie
+that the tie-break does not break is said to stand), an empty value is named visibly, every list
+stops after a few entries with "and N more", and counts agree with their nouns.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+LIST_CAP = 5
+
+QUESTIONS = {
+    'q1': 'Which event types most often log a user_id that does not exist in users?',
+    'q2': 'On which date were many events duplicated?',
+    'q3': 'Which country do most of our website visitors come from?',
+    'q4': 'What age group do the most valuable users fall in: 18-49 or 50-80?',
+}
+DEFINITIONS = {
+    'q1': 'Orphan event: an event row whose user_id is not in users, counted as logged (duplicate copies '
+          'included).',
+    'q2': 'Duplicate: an exact copy of an event row (event_id, user_id, event_type and event_time all equal); '
+          'surplus copies are those beyond the first, on the event\'s date.',
+    'q3': 'Visitor: a user in users with at least one event; ties are broken by their distinct events '
+          '(duplicates removed). Users whose lines in users.csv conflict are left out.',
+    'q4': 'Valuable user: a user in users with at least 5 VIEW and 10 CLICK events after removing exact '
+          'duplicates; a stored age label counts for a group only if its whole range lies inside it, labels '
+          'that overlap a group give a range of possible counts, and open-ended, unreadable or conflicting '
+          'labels are named.',
+}
+
+# stg_users.question_age_group -> how the q4 sentence describes a label, and which groups it may be in
+AGE_PLACES = {
+    '18-49': ('within 18-49', {'18-49'}),
+    '50-80': ('within 50-80', {'50-80'}),
+    'both': ('straddles 18-49 and 50-80', {'18-49', '50-80'}),
+    '18-49 or neither': ('partly 18-49, partly outside both groups', {'18-49'}),
+    '50-80 or neither': ('partly 50-80, partly outside both groups', {'50-80'}),
+    'both or neither': ('spans 18-49, 50-80 and ages outside both', {'18-49', '50-80'}),
+    'neither': ('outside both groups', set()),
+    'unreadable': ('cannot be read as an age range', set()),
+}
+
+
+@dataclass(frozen=True)
+class Conflicts:
+    """Users whose lines in users.csv disagree: how many, and how many of them are visitors and
+    valuable users (left out of q3 and q4)."""
+    users: int = 0
+    visitors: int = 0
+    valuable: int = 0
+
+
+def count(n: int, singular: str, plural: str | None = None) -> str:
+    """'1 date', '2 dates', '1 surplus copy', '3 surplus copies'."""
+    return f'{n} {singular if n == 1 else (plural or singular + "s")}'
+
+
+def shown(value) -> str:
+    """A value as a sentence shows it: an empty or missing one visibly so."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return '(missing)'
+    text = str(value)
+    return text if text.strip() else f'(empty{", " + repr(text) if text else ""})'
+
+
+def listing(items: list[str], noun: str, cap: int = LIST_CAP) -> str:
+    """The first ``cap`` items joined with commas, then 'and N more <noun>' for the rest."""
+    more = len(items) - cap
+    if more <= 0:
+        return ', '.join(items)
+    return ', '.join(items[:cap]) + f' and {more} more {noun.rstrip("s") if more == 1 else noun}'
+
+
+def natural(items: list[str], noun: str, cap: int = LIST_CAP) -> str:
+    """Like listing, but a complete short list ends in 'and': 'a', 'a and b', 'a, b and c'."""
+    if 1 < len(items) <= cap:
+        return ', '.join(items[:-1]) + ' and ' + items[-1]
+    return listing(items, noun, cap)
+
+
+def answer_q1(orphans: pd.DataFrame) -> str:
+    """orphan_events_by_type, ranked: the event types with the most orphan events."""
+    ranked = orphans.sort_values('rank')
+    top = int(ranked.orphan_events.max()) if len(ranked) else 0
+    if top == 0:
+        return 'No event carries a user_id that is missing from users.'
+    leaders = ranked[ranked.orphan_events == top]
+    named = [f'{shown(r.event_type)} ({r.orphan_events} of {count(r.events, "event")})'
+             for r in leaders.itertuples()]
+    lead = 'Tied for most often' if len(leaders) > 1 else 'Most often'
+    with_any = ranked[ranked.orphan_events > 0]
+    by_type = listing([f'{shown(r.event_type)} {r.orphan_events}' for r in with_any.itertuples()], 'types')
+    return f'{lead}: {natural(named, "types")}. Events with a user_id not in users, by type: {by_type}.'
+
+
+def answer_q2(duplicates: pd.DataFrame) -> str:
+    """duplicate_events_by_date, ranked: the date(s) with the most surplus copies."""
+    ranked = duplicates.sort_values('rank')
+    top = int(ranked.surplus_copies.max()) if len(ranked) else 0
+    if top == 0:
+        return 'No event row is an exact duplicate of another.'
+    leaders = ranked[ranked.surplus_copies == top]
+    named = [f'{r.event_date} ({count(r.surplus_copies, "surplus copy", "surplus copies")}: '
+             f'{count(r.event_rows, "row")} logged for {count(r.distinct_events, "distinct event")})'
+             for r in leaders.itertuples()]
+    others = ranked[(ranked.surplus_copies > 0) & (ranked.surplus_copies < top)]
+    other_text = listing([f'{r.event_date} ({r.surplus_copies})' for r in others.itertuples()], 'dates') or 'none'
+    lead = 'Tied' if len(leaders) > 1 else 'The date'
+    total = int(ranked.surplus_copies.sum())
+    return (f'{lead}: {natural(named, "dates")}. '
+            f'{count(total, "surplus copy", "surplus copies")} in all; other dates with any: {other_text}.')
+
+
+def _left_out(conflicts: Conflicts, of: str) -> str:
+    if not conflicts.users:
+        return ''
+    return (f' {count(conflicts.users, "user")} with conflicting lines in users.csv '
+            f'{"is" if conflicts.users == 1 else "are"} left out ({of}).')
+
+
+def answer_q3(countries: pd.DataFrame, conflicts: Conflicts = Conflicts()) -> str:
+    """visitors_by_country, ranked: the country with the most visitors, ties broken by events."""
+    ranked = countries.sort_values('rank')
+    top = int(ranked.visitors.max()) if len(ranked) else 0
+    left_out = _left_out(conflicts, f'{conflicts.visitors} of them visitors')
+    if top == 0:
+        return 'No known user has any event, so no country has visitors.' + left_out
+    leaders = ranked[ranked.visitors == top]
+    first = leaders.iloc[0]
+    if len(leaders) == 1:
+        return (f'{shown(first.country)}, with {top} of {count(int(ranked.visitors.sum()), "visitor")} '
+                f'({count(first.events, "event")}).' + left_out)
+    named = [f'{shown(r.country)} ({count(r.visitors, "visitor")}, {count(r.events, "event")})'
+             for r in leaders.itertuples()]
+    still_tied = leaders[leaders.events == first.events]
+    if len(still_tied) == 1:
+        verdict = f'By events, the tie-break, {shown(first.country)} leads.'
+    else:
+        verdict = (f'By events, the tie-break, {natural([shown(c) for c in still_tied.country], "countries")} '
+                   f'still tie ({count(first.events, "event")} each): the tie stands, and the rank among them is '
+                   'by name only.')
+    return f'Tie on visitors: {listing(named, "countries")}. {verdict}' + left_out
+
+
+def answer_q4(age_groups: pd.DataFrame, conflicts: Conflicts = Conflicts()) -> str:
+    """valuable_users_by_age_group, ranked: which of 18-49 and 50-80 has more valuable users, as far
+    as the stored labels can tell."""
+    ranked = age_groups.sort_values('rank')
+    valuable = ranked[ranked.valuable_users > 0]
+    left_out = _left_out(conflicts, f'{conflicts.valuable} of them valuable')
+    if valuable.empty:
+        if conflicts.valuable:
+            return (f'Cannot be decided: every valuable user ({conflicts.valuable}) has conflicting lines in '
+                    'users.csv, so no age label.' + left_out)
+        return 'No user has at least 5 VIEW and 10 CLICK events.' + left_out
+
+    def users(group: str, certain: bool) -> int:
+        """Valuable users whose label lies inside ``group`` (certain) or overlaps it (possible)."""
+        fits = valuable.question_age_group.map(
+            lambda place: place == group if certain else group in AGE_PLACES[place][1])
+        return int(valuable.valuable_users[fits].sum())
+
+    young = users('18-49', certain=True), users('18-49', certain=False)
+    old = users('50-80', certain=True), users('50-80', certain=False)
+    unknown = int(valuable.valuable_users[valuable.question_age_group == 'unreadable'].sum()) + conflicts.valuable
+    if young[0] > old[1] + unknown:
+        verdict = '18-49'
+    elif old[0] > young[1] + unknown:
+        verdict = '50-80'
+    elif young[0] == young[1] and old[0] == old[1] and not unknown and young[0] == old[0]:
+        verdict = (f'A tie: {young[0]} each in 18-49 and 50-80' if young[0]
+                   else 'Neither: no valuable user has a label inside 18-49 or 50-80')
+    else:
+        def span(low, high):
+            return f'{low}' if low == high else f'{low} to {high}'
+        verdict = (f'Cannot be decided from the stored labels: 18-49 has {span(*young)}, 50-80 has {span(*old)}'
+                   + (f', and {count(unknown, "valuable user")} could be in either' if unknown else ''))
+
+    def describe(row) -> str:
+        place = AGE_PLACES[row.question_age_group][0]
+        if getattr(row, 'is_open_ended_age', False):
+            place = f'open-ended: {place}'
+        return f'{row.valuable_users} aged {shown(row.age_group)} ({place})'
+
+    detail = listing([describe(r) for r in valuable.itertuples()], 'labels')
+    return f'{verdict}. Valuable users by stored age label: {detail}.' + left_out
+
+
+def answers_frame(tables: dict[str, pd.DataFrame], conflicts: Conflicts) -> pd.DataFrame:
+    """analytics.answers: one row per question, its answer and the definition it rests on."""
+    answers = {
+        'q1': answer_q1(tables['orphan_events_by_type']),
+        'q2': answer_q2(tables['duplicate_events_by_date']),
+        'q3': answer_q3(tables['visitors_by_country'], conflicts),
+        'q4': answer_q4(tables['valuable_users_by_age_group'], conflicts),
+    }
+    return pd.DataFrame([{'question_id': q, 'question': QUESTIONS[q], 'answer': answers[q],
+                          'definition': DEFINITIONS[q]} for q in QUESTIONS])
