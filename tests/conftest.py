@@ -3,6 +3,7 @@ started for the session), a fresh database per test, and a way to run the Mage p
 exactly as `make run` does."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -121,10 +122,11 @@ def run_pipeline(base_env):
     """Run `mage run mage_project event_analytics --test`, as `make run` does, against the test's
     database and a given dataset folder; returns the finished process."""
     def run(dataset_dir: Path, extra_env: dict[str, str] | None = None, check: bool = True,
-            repo: Path = REPO):
+            repo: Path = REPO, runtime_vars: dict | None = None):
         env = base_env(dataset_dir, extra_env)
+        options = ['--runtime-vars', json.dumps(runtime_vars)] if runtime_vars else []
         process = subprocess.run(
-            [str(MAGE), 'run', 'mage_project', PIPELINE, '--test'],
+            [str(MAGE), 'run', 'mage_project', PIPELINE, '--test', *options],
             cwd=repo, env=env, capture_output=True, text=True, timeout=600,
         )
         if check and process.returncode != 0:

@@ -1,6 +1,6 @@
 """Generate a dataset in the take-home's exact format, at any size, with planted anomalies.
 
-    python -m mage_project.utils.generate OUT --users N --events M --seed S
+    python -m mage_project.utils.generate OUT --users N --events M --seed S [--trap NAME ...]
 
 writes OUT/tables.sql, OUT/users.csv, OUT/user_interaction.csv and OUT/truths.json. The same
 arguments always give the same bytes. What is planted:
@@ -225,14 +225,20 @@ def generate(out: Path, plan: Plan) -> Truths:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from mage_project.utils.traps import TRAPS, plant
+
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('out', type=Path, help='folder to write the dataset into')
     parser.add_argument('--users', type=int, default=Plan.users)
     parser.add_argument('--events', type=int, default=Plan.events)
     parser.add_argument('--seed', type=int, default=Plan.seed)
+    parser.add_argument('--trap', action='append', default=[], metavar='NAME',
+                        help='plant a hostile variant after generating (repeatable); see mage_project/utils/traps.py: '
+                             + ', '.join(TRAPS))
     args = parser.parse_args(argv)
     started = datetime.now()
     truths = generate(args.out, Plan(users=args.users, events=args.events, seed=args.seed))
+    plant(args.out, args.trap)
     print(f"wrote {truths.lines['users']} users and {truths.lines['user_interaction']} events to "
           f'{args.out} in {(datetime.now() - started).total_seconds():.1f}s')
 
