@@ -49,12 +49,12 @@ def test_restart_in_mid_run_never_publishes_partial_tables(own_server, base_env,
                    capture_output=True)
     before = snapshot(database)
 
-    # answers, the last SQL block, now sleeps, so the restart lands after every other table of
-    # the new run is built and before anything is published.
-    answers = repo / 'mage_project' / 'transformers' / 'answers.sql'
-    answers.write_text(answers.read_text().replace(
-        "select * from final order by question_id",
-        "select final.* from final cross join (select pg_sleep(6)) as pause order by question_id"))
+    # valuable_users_by_age_group, the last SQL block, now sleeps, so the restart lands after
+    # every other table of the new run is built and before anything is published.
+    last = repo / 'mage_project' / 'transformers' / 'valuable_users_by_age_group.sql'
+    last.write_text(last.read_text().replace(
+        "select * from final order by rank",
+        "select final.* from final cross join (select pg_sleep(6)) as pause order by rank"))
     # A different dataset, so a published run is told apart from the previous one.
     events = repo / 'dataset' / 'user_interaction.csv'
     events.write_text(events.read_text() + "\n'NEW-1', 1, 'VIEW', '2019-07-04 10:00:00'")
@@ -62,14 +62,14 @@ def test_restart_in_mid_run_never_publishes_partial_tables(own_server, base_env,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 120
     while not database.rows("select count(*) from pg_stat_activity where wait_event = 'PgSleep'")[0][0]:
-        assert time.monotonic() < deadline and run.poll() is None, 'the run never reached answers'
+        assert time.monotonic() < deadline and run.poll() is None, 'the run never reached the last SQL block'
         time.sleep(0.2)
     local_pg.stop(data_dir)
     local_pg.start(data_dir)
     text, _ = run.communicate(timeout=300)
     print(f'run after the restart ended with {run.returncode}')  # shown with pytest -s
 
-    if run.returncode == 0:  # Mage's retry rebuilt answers and the run published all of it
+    if run.returncode == 0:  # Mage's retry rebuilt the block and the run published all of it
         after = snapshot(database)
         assert ('NEW-1', 1, 'VIEW') in [row[:3] for row in after['raw.user_interaction']]
         assert len(after['analytics.answers']) == 4
