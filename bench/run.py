@@ -27,7 +27,6 @@ import time
 from pathlib import Path
 
 import psycopg2
-import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -35,9 +34,9 @@ sys.path.insert(0, str(REPO))
 from mage_project.utils import local_pg  # noqa: E402
 from mage_project.utils.dataset import parse_ddl  # noqa: E402
 from mage_project.utils.generate import Plan, generate  # noqa: E402
+from mage_project.utils.sql_blocks import build_statements  # noqa: E402
 
-PIPELINE = REPO / 'mage_project' / 'pipelines' / 'event_analytics' / 'metadata.yaml'
-TRANSFORMERS = REPO / 'mage_project' / 'transformers'
+SCHEMA = 'build_bench'  # the floor's one build schema, as a run's
 TIME = '/usr/bin/time'
 
 
@@ -75,22 +74,15 @@ def timed(command: list[str], env: dict[str, str], stdin: str | None = None) -> 
 
 
 def analytics_sql() -> str:
-    """The pipeline's SQL blocks, in pipeline order, as CREATE TABLE AS statements."""
-    statements = []
-    for block in yaml.safe_load(PIPELINE.read_text())['blocks']:
-        if block['language'] != 'sql':
-            continue
-        config = block['configuration']
-        query = (TRANSFORMERS / f"{block['uuid']}.sql").read_text()
-        statements.append(f"create table {config['data_provider_schema']}.{config['data_provider_table']} as\n{query};")
-    return '\n'.join(statements)
+    """The pipeline's SQL blocks, in pipeline order, as CREATE TABLE AS statements in one build schema."""
+    return '\n'.join(f'create table {SCHEMA}.{block.table} as\n{query};' for block, query in build_statements(SCHEMA))
 
 
 def raw_tables_sql(data: Path) -> str:
-    """The build schemas and the raw tables as the dataset's tables.sql defines them."""
+    """The build schema and the raw tables as the dataset's tables.sql defines them."""
     tables = parse_ddl(data / 'tables.sql')
-    return ('create schema raw_build; create schema staging_build; create schema analytics_build;\n'
-            + ''.join(f'create table raw_build.{t.name} ({t.ddl()});\n' for t in tables.values()))
+    return f'create schema {SCHEMA};\n' + ''.join(f'create table {SCHEMA}.{t.name} ({t.ddl()});\n'
+                                                  for t in tables.values())
 
 
 def psql_binary() -> str:
@@ -102,7 +94,7 @@ def psql_binary() -> str:
 
 
 def floor(env: dict[str, str], data: Path) -> tuple[float, float]:
-    copy = "\\copy raw_build.{table} from program 'sed \"s/, /,/g\" {path}' with (format csv, quote '''')\n"
+    copy = "\\copy " + SCHEMA + ".{table} from program 'sed \"s/, /,/g\" {path}' with (format csv, quote '''')\n"
     script = (raw_tables_sql(data)
               + copy.format(table='users', path=data / 'users.csv')
               + copy.format(table='user_interaction', path=data / 'user_interaction.csv')
@@ -122,10 +114,9 @@ users = pd.read_csv(f'{data}/users.csv', names=['user_id', 'age', 'country'], **
 events = pd.read_csv(f'{data}/user_interaction.csv', names=['event_id', 'user_id', 'event_type', 'event_time'],
                      nrows=limit, parse_dates=['event_time'], **options)
 with engine.begin() as conn:
-    for schema in ('raw_build', 'staging_build', 'analytics_build'):
-        conn.exec_driver_sql(f'create schema {schema}')
-users.to_sql('users', engine, schema='raw_build', index=False)
-events.to_sql('user_interaction', engine, schema='raw_build', index=False)
+    conn.exec_driver_sql('create schema build_bench')
+users.to_sql('users', engine, schema='build_bench', index=False)
+events.to_sql('user_interaction', engine, schema='build_bench', index=False)
 raw = engine.raw_connection()
 with raw.cursor() as cursor:
     cursor.execute(analytics)

@@ -1,8 +1,9 @@
 import pandas as pd
+from psycopg2 import sql
 
-from mage_project.utils import db
+from mage_project.utils import builds, db
 from mage_project.utils.contracts import failed_contracts
-from mage_project.utils.settings import analytics_reader_roles
+from mage_project.utils.settings import analytics_reader_roles, publish_wait_seconds
 
 if 'data_exporter' not in globals():
     from mage_ai.data_preparation.decorators import data_exporter
@@ -12,22 +13,19 @@ if 'test' not in globals():
 
 @data_exporter
 def publish_analytics(*args, **kwargs) -> pd.DataFrame:
-    """Check that the run still holds the run lock and that the data contracts hold on this run's
-    build schemas, then swap them into raw, staging and analytics in one transaction and release
-    the lock. Output: analytics.answers, one row per business question."""
-    try:
-        db.ensure_run_lock()
-        with db.transaction() as conn:
-            failures = failed_contracts(conn)
-            if failures:
-                raise AssertionError('not published, the previous tables stay: ' + '; '.join(failures))
-            db.publish_build_schemas(conn, analytics_reader_roles())
-        with db.transaction() as conn:
-            answers = db.fetch_frame(conn, 'select * from analytics.answers order by question_id')
-    finally:
-        db.release_run_lock()
-    for row in answers.itertuples():
-        print(f'{row.question_id}: {row.answer}')
+    """Check the data contracts on this run's build schema, then repoint the published views of
+    raw, staging and analytics at it in one short transaction (builds.publish). Output: the
+    answers this run published, one row per business question."""
+    build = builds.ensure_owned()
+    with db.transaction() as conn:
+        failures = failed_contracts(conn, build.schema)
+    if failures:
+        raise AssertionError('not published, the previous tables stay: ' + '; '.join(failures))
+    builds.publish(build, analytics_reader_roles(), publish_wait_seconds())
+    with db.transaction() as conn:
+        answers = db.fetch_frame(conn, sql.SQL('select * from {}.answers order by question_id').format(
+            sql.Identifier(build.schema)))
+    print(f'run {build.run_id} published from {build.schema}')
     return answers
 
 

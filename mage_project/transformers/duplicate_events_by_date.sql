@@ -3,9 +3,10 @@
 -- surplus_copies counts the copies beyond the first, on the date of the event.
 -- Ranked by surplus_copies, ties broken by the earlier date; is_tied marks dates that share
 -- their surplus_copies count with another date.
+{%- set build = env_var('PIPELINE_BUILD_SCHEMA') or 'build_not_started' %}
 with events as (
     select event_date, copy_number
-    from staging_build.stg_user_interaction
+    from {{ build }}.stg_user_interaction
 ),
 
 by_date as (

@@ -3,9 +3,10 @@
 -- logged (exact duplicate copies included, since each copy was logged with the wrong id).
 -- Ranked by orphan_events, ties broken by orphan_share, then event_type; is_tied marks types
 -- that share their orphan_events count with another type.
+{%- set build = env_var('PIPELINE_BUILD_SCHEMA') or 'build_not_started' %}
 with events as (
     select event_type, is_orphan
-    from staging_build.stg_user_interaction
+    from {{ build }}.stg_user_interaction
 ),
 
 by_type as (

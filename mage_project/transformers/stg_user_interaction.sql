@@ -1,14 +1,15 @@
 -- staging.stg_user_interaction: one row per row of raw.user_interaction; nothing is dropped.
 -- copy_number numbers identical rows (all four columns equal): 1 is the original, 2 and up are
 -- exact duplicate copies. is_orphan: the user_id is not in users.
+{%- set build = env_var('PIPELINE_BUILD_SCHEMA') or 'build_not_started' %}
 with events as (
     select event_id, user_id, event_type, event_time
-    from raw_build.user_interaction
+    from {{ build }}.user_interaction
 ),
 
 users as (
     select user_id
-    from staging_build.stg_users
+    from {{ build }}.stg_users
 ),
 
 numbered as (

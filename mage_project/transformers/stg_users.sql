@@ -13,9 +13,10 @@
 --   'both or neither'        it overlaps both groups and ages outside them (10-90)
 --   'neither'                it lies wholly outside both (0-17, 81-90)
 --   'unreadable'             the label is not an age range (adult, '18–49' with an en dash)
+{%- set build = env_var('PIPELINE_BUILD_SCHEMA') or 'build_not_started' %}
 with users as (
     select user_id, age, country
-    from raw_build.users
+    from {{ build }}.users
 ),
 
 collapsed as (

@@ -3,6 +3,7 @@
 -- copies (orphan events belong to no user); a visitor has at least one event; a valuable user has
 -- at least 5 VIEW and 10 CLICK events. Country and age come from stg_users (null where the
 -- user's lines conflict).
+{%- set build = env_var('PIPELINE_BUILD_SCHEMA') or 'build_not_started' %}
 with users as (
     select
         user_id,
@@ -11,12 +12,12 @@ with users as (
         question_age_group,
         is_open_ended_age,
         has_conflicting_rows
-    from staging_build.stg_users
+    from {{ build }}.stg_users
 ),
 
 events as (
     select user_id, event_type
-    from staging_build.stg_user_interaction
+    from {{ build }}.stg_user_interaction
     where not is_orphan and copy_number = 1
 ),
 

@@ -4,9 +4,10 @@
 -- label falls against the question's 18-49 / 50-80 (see stg_users); users whose lines in
 -- users.csv conflict have no label and are left out.
 -- Ranked by valuable_users, ties broken by age_group; is_tied marks groups sharing the count.
+{%- set build = env_var('PIPELINE_BUILD_SCHEMA') or 'build_not_started' %}
 with users as (
     select age, question_age_group, is_open_ended_age, is_valuable
-    from staging_build.user_activity
+    from {{ build }}.user_activity
     where not has_conflicting_rows
 ),
 

@@ -4,9 +4,10 @@
 -- users whose lines in users.csv conflict are left out (their country is unknown).
 -- Ranked by visitors, ties broken by events, then country; is_tied marks countries that share
 -- their visitor count with another country.
+{%- set build = env_var('PIPELINE_BUILD_SCHEMA') or 'build_not_started' %}
 with users as (
     select country, is_visitor, events
-    from staging_build.user_activity
+    from {{ build }}.user_activity
     where not has_conflicting_rows
 ),
 

@@ -8,7 +8,7 @@ import textwrap
 import pandas as pd
 from psycopg2 import sql
 
-from mage_project.utils import db
+from mage_project.utils import builds, db
 from mage_project.utils.sentences import Conflicts, answers_frame
 from mage_project.utils.settings import report_path
 
@@ -17,9 +17,9 @@ QUESTION_TABLES = ('orphan_events_by_type', 'duplicate_events_by_date', 'visitor
 
 
 def build_answers() -> pd.DataFrame:
-    """Read this run's analytics tables (analytics_build) and the users with conflicting lines
-    (staging_build.user_activity), write analytics_build.answers and return it."""
-    analytics, staging = (sql.Identifier(db.build_schema(layer)) for layer in ('analytics', 'staging'))
+    """Read this run's question tables and the users with conflicting lines (user_activity) from
+    its build schema, write the build's answers table and return it."""
+    analytics = staging = sql.Identifier(builds.ensure_owned().schema)
     with db.transaction() as conn:
         tables = {name: db.fetch_frame(conn, sql.SQL('select * from {}.{}').format(analytics, sql.Identifier(name)))
                   for name in QUESTION_TABLES}

@@ -1,10 +1,8 @@
-"""Data contracts checked on the build schemas before a run is published. A failed contract
+"""Data contracts checked on a run's build schema before it is published. A failed contract
 stops the run, so the previous run's tables stay in place."""
 from __future__ import annotations
 
 from psycopg2 import sql
-
-from mage_project.utils.db import build_schema
 
 # (layer, table, primary key, whether the table carries a rank column)
 TABLES = (
@@ -38,14 +36,12 @@ _TOTAL_CHECKS = (
 )
 
 
-def _schemas() -> dict:
-    return {layer: sql.Identifier(build_schema(layer)) for layer in ('raw', 'staging', 'analytics')}
-
-
-def failed_contracts(conn) -> list[str]:
-    """Every broken contract, as a sentence; empty when the build may be published."""
+def failed_contracts(conn, build_schema: str) -> list[str]:
+    """Every broken contract of the build in ``build_schema``, as a sentence; empty when the
+    build may be published."""
     failures = []
-    schemas = _schemas()
+    # Every layer's tables are in the one build schema.
+    schemas = dict.fromkeys(('raw', 'staging', 'analytics'), sql.Identifier(build_schema))
     with conn.cursor() as cursor:
         for layer, table, key, ranked in TABLES:
             name = sql.SQL('{}.{}').format(schemas[layer], sql.Identifier(table))

@@ -10,7 +10,7 @@ import tempfile
 import pandas as pd
 from psycopg2 import sql
 
-from mage_project.utils import db
+from mage_project.utils import builds, db
 from mage_project.utils.dataset import (
     DDL_FILE,
     Adjustment,
@@ -25,15 +25,14 @@ from mage_project.utils.dataset import (
 )
 from mage_project.utils.settings import (
     ConfigurationError,
+    build_abandon_seconds,
     check_settings,
     connection_settings,
     current_env,
     dataset_dir,
     max_rejected_share,
-    run_lock_wait_seconds,
 )
 
-RAW = db.build_schema('raw')
 REJECTED_COLUMNS = ('source_file', 'line_number', 'raw_line', 'reason')
 ADJUSTED_COLUMNS = ('source_file', 'line_number', 'column_name', 'raw_value', 'loaded_value', 'reason')
 SAMPLE_ROWS = 5
@@ -52,37 +51,41 @@ def check_database_encoding(conn) -> None:
             f"are UTF-8 (create it with: create database {name} encoding 'UTF8' template template0)")
 
 
-def start_run(run_variables: dict | None = None) -> None:
-    """Check the settings and every input file, take the run lock and create empty build schemas
-    with the raw tables. Raises before any database work if a setting or an input is unusable."""
+def start_run(run_variables: dict | None = None) -> builds.Build:
+    """Check the settings and every input file, then start a run: its own build schema
+    (build_<run id>, see builds.py) with the raw tables. ``run_id`` may come from the run's
+    variables (make run passes one, to print this run's answers); otherwise one is made. Raises
+    before any database work if a setting or an input is unusable."""
+    run_variables = run_variables or {}
     check_settings(run_variables)
+    run_id = builds.checked_run_id(run_variables.get('run_id'))
     settings = connection_settings(current_env())
     folder = dataset_dir()
     tables = check_input_files(folder)
     with db.transaction(settings) as conn:
         check_database_encoding(conn)
-    db.acquire_run_lock(run_lock_wait_seconds(), settings)
-    with db.transaction(settings) as conn:
-        db.reset_build_schemas(conn)
+    build = builds.begin(run_id, str(folder), settings, build_abandon_seconds())
+    schema = sql.Identifier(build.schema)
     with db.transaction(settings) as conn, conn.cursor() as cursor:
         for table in tables.values():
             cursor.execute(sql.SQL('create table {}.{} ({})').format(
-                sql.Identifier(RAW), sql.Identifier(table.name), sql.SQL(table.ddl())))
+                schema, sql.Identifier(table.name), sql.SQL(table.ddl())))
         cursor.execute(sql.SQL(
             'create table {}.rejected_rows (source_file text not null, line_number int not null, '
             'raw_line text not null, reason text not null, primary key (source_file, line_number))'
-        ).format(sql.Identifier(RAW)))
+        ).format(schema))
         cursor.execute(sql.SQL(
             'create table {}.adjusted_values (source_file text not null, line_number int not null, '
             'column_name text not null, raw_value text not null, loaded_value text not null, '
             'reason text not null, primary key (source_file, line_number, column_name))'
-        ).format(sql.Identifier(RAW)))
+        ).format(schema))
         cursor.execute(sql.SQL(
-            'create table {}.load_audit (source_file text primary key, dataset_dir text not null, '
-            'target_table text not null, lines_read bigint not null, rows_loaded bigint not null, '
-            'rows_rejected bigint not null, values_adjusted bigint not null, '
+            'create table {}.load_audit (run_id text not null, source_file text primary key, '
+            'dataset_dir text not null, target_table text not null, lines_read bigint not null, '
+            'rows_loaded bigint not null, rows_rejected bigint not null, values_adjusted bigint not null, '
             'loaded_at timestamptz not null default now())'
-        ).format(sql.Identifier(RAW)))
+        ).format(schema))
+    return build
 
 
 def _copy_text(*values) -> str:
@@ -103,20 +106,22 @@ def check_loadable(path, counts: LoadCounts, max_share: float) -> None:
         raise DatasetError(
             f'{where}{reasons}: {share:.1%} rejected is over the limit of {max_share:.1%} '
             '(MAX_REJECTED_SHARE, or the pipeline variable max_rejected_share); refusing to publish, '
-            'the previous tables stay. The rejected lines are in raw_build.rejected_rows.')
+            'the previous tables stay. The rejected lines are in this run\'s build schema, '
+            f'{builds.current().schema}.rejected_rows.')
 
 
 def load_raw_table(name: str, run_variables: dict | None = None) -> pd.DataFrame:
-    """Stream ``<DATASET_DIR>/<name>.csv`` (or .csv.gz) into raw_build.<name>; rejected lines into
-    raw_build.rejected_rows, values loaded differently from their spelling into
-    raw_build.adjusted_values. Returns one row: file, table and the line counts. Raises, after
+    """Stream ``<DATASET_DIR>/<name>.csv`` (or .csv.gz) into <build>.<name>; rejected lines into
+    <build>.rejected_rows, values loaded differently from their spelling into
+    <build>.adjusted_values. Returns one row: file, table and the line counts. Raises, after
     committing the evidence to the build schema, when the file is not fit to publish."""
     settings = connection_settings(current_env())
     folder = dataset_dir()
     table = parse_ddl(folder / DDL_FILE)[name]
     path = input_file(folder, name)
     max_share = max_rejected_share((run_variables or {}).get('max_rejected_share'))
-    db.acquire_run_lock(run_lock_wait_seconds(), settings)
+    build = builds.ensure_owned(settings)
+    raw = build.schema
     counts = LoadCounts()
     with tempfile.TemporaryFile('w+', encoding='utf-8') as rejected, \
             tempfile.TemporaryFile('w+', encoding='utf-8') as adjusted, \
@@ -128,24 +133,24 @@ def load_raw_table(name: str, run_variables: dict | None = None) -> pd.DataFrame
             adjusted.write(_copy_text(path.name, note.line_number, note.column, note.raw_value,
                                       note.loaded_value, note.reason))
 
-        db.copy_lines(conn, RAW, name, table.column_names,
+        db.copy_lines(conn, raw, name, table.column_names,
                       iter_copy_lines(path, table, counts, reject, adjust))
         for spool, target, columns in ((rejected, 'rejected_rows', REJECTED_COLUMNS),
                                        (adjusted, 'adjusted_values', ADJUSTED_COLUMNS)):
             spool.seek(0)
-            db.copy_lines(conn, RAW, target, columns, spool)
+            db.copy_lines(conn, raw, target, columns, spool)
         with conn.cursor() as cursor:
             cursor.execute(
-                sql.SQL('insert into {}.load_audit (source_file, dataset_dir, target_table, '
+                sql.SQL('insert into {}.load_audit (run_id, source_file, dataset_dir, target_table, '
                         'lines_read, rows_loaded, rows_rejected, values_adjusted) '
-                        'values (%s, %s, %s, %s, %s, %s, %s)').format(sql.Identifier(RAW)),
-                (path.name, str(folder), f'raw.{name}', counts.lines_read, counts.rows_loaded,
+                        'values (%s, %s, %s, %s, %s, %s, %s, %s)').format(sql.Identifier(raw)),
+                (build.run_id, path.name, str(folder), f'raw.{name}', counts.lines_read, counts.rows_loaded,
                  counts.rows_rejected, counts.values_adjusted),
             )
             if not counts.balanced:
                 raise RuntimeError(f'{path}: {counts} does not balance; nothing committed')
             # Fresh statistics, so the staging queries join and sort with the right plans.
-            cursor.execute(sql.SQL('analyze {}.{}').format(sql.Identifier(RAW), sql.Identifier(name)))
+            cursor.execute(sql.SQL('analyze {}.{}').format(sql.Identifier(raw), sql.Identifier(name)))
     check_loadable(path, counts, max_share)
     return pd.DataFrame([{
         'source_file': path.name, 'target_table': f'raw.{name}', 'lines_read': counts.lines_read,
@@ -155,10 +160,10 @@ def load_raw_table(name: str, run_variables: dict | None = None) -> pd.DataFrame
 
 
 def sample_rows(name: str, limit: int = SAMPLE_ROWS) -> pd.DataFrame:
-    """The first rows of raw_build.<name>, for block previews and logs."""
+    """The first rows of this run's raw table <name>, for block previews and logs."""
     with db.transaction() as conn:
         return db.fetch_frame(conn, sql.SQL('select * from {}.{} limit %s').format(
-            sql.Identifier(RAW), sql.Identifier(name)), (limit,))
+            sql.Identifier(builds.current().schema), sql.Identifier(name)), (limit,))
 
 
 def stored_counts(source_file: str, name: str) -> dict[str, int]:
@@ -169,7 +174,7 @@ def stored_counts(source_file: str, name: str) -> dict[str, int]:
             'select (select count(*) from {raw}.{table}), '
             '(select count(*) from {raw}.rejected_rows where source_file = %s), '
             'a.lines_read, a.rows_loaded, a.rows_rejected from {raw}.load_audit a where a.source_file = %s'
-        ).format(raw=sql.Identifier(RAW), table=sql.Identifier(name)), (source_file, source_file))
+        ).format(raw=sql.Identifier(builds.current().schema), table=sql.Identifier(name)), (source_file, source_file))
         row = cursor.fetchone()
     keys = ('table_rows', 'rejected_rows', 'lines_read', 'rows_loaded', 'rows_rejected')
     return dict(zip(keys, row)) if row else {}

@@ -95,9 +95,16 @@ def _number(name: str, default: float, low: float, high: float | None = None) ->
     return value
 
 
-def run_lock_wait_seconds() -> float:
-    """How long a run waits for a concurrent run to finish before failing (RUN_LOCK_WAIT_SECONDS)."""
-    return _number('RUN_LOCK_WAIT_SECONDS', 300, 0, 86400)
+def publish_wait_seconds() -> float:
+    """How long publishing may retry while readers or another publish hold the published views
+    (PUBLISH_WAIT_SECONDS, default 60), before the run fails naming the blockers."""
+    return _number('PUBLISH_WAIT_SECONDS', 60, 0, 3600)
+
+
+def build_abandon_seconds() -> float:
+    """How long a build may go without a heartbeat and without its owner's connection before
+    another run's cleanup drops it as abandoned (BUILD_ABANDON_SECONDS, default 6 hours)."""
+    return _number('BUILD_ABANDON_SECONDS', 6 * 3600, 60)
 
 
 DEFAULT_MAX_REJECTED_SHARE = 0.10
@@ -155,7 +162,7 @@ def check_settings(run_variables: dict | None = None) -> None:
     """Read every setting of a run once, at its start, so a bad value stops the run before any
     work with one message naming each variable, its value and what is allowed."""
     problems = []
-    checks = (current_env, run_lock_wait_seconds, analytics_reader_roles, _port,
+    checks = (current_env, publish_wait_seconds, build_abandon_seconds, analytics_reader_roles, _port,
               lambda: max_rejected_share((run_variables or {}).get('max_rejected_share')))
     for check in checks:
         try:

@@ -118,10 +118,11 @@ def test_a_750_way_tie_is_capped(run_pipeline, database, tmp_path):
 
 
 def test_a_bad_setting_stops_the_run_naming_it(run_pipeline, database):
-    process = run_pipeline(REPO / 'dataset', {'RUN_LOCK_WAIT_SECONDS': '5s'}, check=False)
+    process = run_pipeline(REPO / 'dataset', {'PUBLISH_WAIT_SECONDS': '5s'}, check=False)
     assert process.returncode != 0
-    assert "RUN_LOCK_WAIT_SECONDS='5s' is not a number; allowed: a number from 0 to 86400" in output(process)
-    assert database.rows("select count(*) from information_schema.schemata where schema_name like 'raw%'") == [(0,)]
+    assert "PUBLISH_WAIT_SECONDS='5s' is not a number; allowed: a number from 0 to 3600" in output(process)
+    assert database.rows("select count(*) from information_schema.schemata where schema_name like 'build%' "
+                         "or schema_name in ('raw', 'audit')") == [(0,)]
 
 
 def test_a_database_that_is_not_utf8_is_refused_by_name(run_pipeline, database):

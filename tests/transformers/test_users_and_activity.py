@@ -31,7 +31,7 @@ def events_of(user_id, views, clicks, prefix='E'):
 def test_age_labels_are_placed_against_both_groups(database, label, group, age_from, age_to, open_ended):
     with database.connect() as conn:
         build(conn, [(1, label, 'DE')], [], until='stg_users')
-        (row,) = rows(conn, 'select question_age_group, age_from, age_to, is_open_ended_age from staging_build.stg_users')
+        (row,) = rows(conn, 'select question_age_group, age_from, age_to, is_open_ended_age from build_test.stg_users')
     assert row[:3] == (group, age_from, age_to)
     assert row[3] == open_ended
 
@@ -43,15 +43,15 @@ def test_conflicting_lines_are_never_mixed_and_exact_repeats_are_one_user(databa
     with database.connect() as conn:
         build(conn, users, events_of(1, 5, 10) + events_of(2, 5, 10) + events_of(3, 1, 0))
         assert rows(conn, 'select user_id, age, country, source_rows, is_duplicated, has_conflicting_rows '
-                          'from staging_build.stg_users order by user_id') == [
+                          'from build_test.stg_users order by user_id') == [
             (1, None, None, 2, True, True), (2, '18-45', 'FR', 2, True, False), (3, '46-80', 'DE', 1, False, False)]
         # user 1 is left out of q3 and q4, but is still a known user (no orphan events)
-        assert rows(conn, 'select country, visitors, events from analytics_build.visitors_by_country order by rank') == [
+        assert rows(conn, 'select country, visitors, events from build_test.visitors_by_country order by rank') == [
             ('FR', 1, 15), ('DE', 1, 1)]
-        assert rows(conn, 'select age_group, valuable_users from analytics_build.valuable_users_by_age_group '
+        assert rows(conn, 'select age_group, valuable_users from build_test.valuable_users_by_age_group '
                           'order by rank') == [('18-45', 1), ('46-80', 0)]
-        assert rows(conn, 'select sum(orphan_events) from analytics_build.orphan_events_by_type') == [(0,)]
-        assert rows(conn, 'select user_id, is_visitor, is_valuable from staging_build.user_activity '
+        assert rows(conn, 'select sum(orphan_events) from build_test.orphan_events_by_type') == [(0,)]
+        assert rows(conn, 'select user_id, is_visitor, is_valuable from build_test.user_activity '
                           'where has_conflicting_rows') == [(1, True, True)]
 
 
@@ -60,7 +60,7 @@ def test_valuable_needs_5_views_and_10_clicks_after_removing_copies(database):
     events += [events_of(3, 5, 10)[-1]] * 2  # user 3's tenth click, as two exact copies: one event
     with database.connect() as conn:
         build(conn, [(1, '18-45', 'DE'), (2, '18-45', 'DE'), (3, '18-45', 'DE')], events, until='user_activity')
-        assert rows(conn, 'select user_id, views, clicks, is_valuable from staging_build.user_activity '
+        assert rows(conn, 'select user_id, views, clicks, is_valuable from build_test.user_activity '
                           'order by user_id') == [(1, 5, 10, True), (2, 4, 10, False), (3, 5, 10, True)]
 
 
@@ -70,5 +70,5 @@ def test_country_ranks_by_visitors_then_events_then_name(database):
     with database.connect() as conn:
         build(conn, users, events, until='visitors_by_country')
         assert rows(conn, 'select rank, country, visitors, events, users, is_tied '
-                          'from analytics_build.visitors_by_country order by rank') == [
+                          'from build_test.visitors_by_country order by rank') == [
             (1, 'AA', 1, 2, 1, True), (2, 'BB', 1, 2, 1, True), (3, 'CC', 1, 1, 2, True)]

@@ -1,12 +1,13 @@
 """Every setting is checked at the start of a run, and a bad one is named with what is allowed."""
 import pytest
 
-from mage_project.utils.settings import ConfigurationError, check_settings, max_rejected_share, run_lock_wait_seconds
+from mage_project.utils.settings import ConfigurationError, check_settings, max_rejected_share, publish_wait_seconds
 
 
 @pytest.mark.parametrize('name, value, message', [
-    ('RUN_LOCK_WAIT_SECONDS', '5s', "RUN_LOCK_WAIT_SECONDS='5s' is not a number; allowed: a number from 0 to 86400"),
-    ('RUN_LOCK_WAIT_SECONDS', '-1', "RUN_LOCK_WAIT_SECONDS='-1' is out of range"),
+    ('PUBLISH_WAIT_SECONDS', '5s', "PUBLISH_WAIT_SECONDS='5s' is not a number; allowed: a number from 0 to 3600"),
+    ('PUBLISH_WAIT_SECONDS', '-1', "PUBLISH_WAIT_SECONDS='-1' is out of range"),
+    ('BUILD_ABANDON_SECONDS', '10', "BUILD_ABANDON_SECONDS='10' is out of range; allowed: a number of at least 60"),
     ('MAX_REJECTED_SHARE', '10%', "MAX_REJECTED_SHARE='10%' is not a number; allowed: a number from 0 to 1"),
     ('MAX_REJECTED_SHARE', '1.5', "MAX_REJECTED_SHARE='1.5' is out of range"),
     ('MAX_REJECTED_SHARE', 'nan', "MAX_REJECTED_SHARE='nan' is out of range"),
@@ -22,16 +23,16 @@ def test_a_bad_setting_is_named_with_its_value_and_what_is_allowed(monkeypatch, 
 
 
 def test_every_bad_setting_is_named_at_once(monkeypatch):
-    monkeypatch.setenv('RUN_LOCK_WAIT_SECONDS', 'soon')
+    monkeypatch.setenv('PUBLISH_WAIT_SECONDS', 'soon')
     monkeypatch.setenv('MAX_REJECTED_SHARE', 'many')
-    with pytest.raises(ConfigurationError, match='RUN_LOCK_WAIT_SECONDS=.*; MAX_REJECTED_SHARE='):
+    with pytest.raises(ConfigurationError, match='PUBLISH_WAIT_SECONDS=.*; MAX_REJECTED_SHARE='):
         check_settings()
 
 
 def test_defaults_and_the_per_run_variable(monkeypatch):
-    for name in ('RUN_LOCK_WAIT_SECONDS', 'MAX_REJECTED_SHARE'):
+    for name in ('PUBLISH_WAIT_SECONDS', 'MAX_REJECTED_SHARE'):
         monkeypatch.delenv(name, raising=False)
-    assert run_lock_wait_seconds() == 300 and max_rejected_share() == 0.10
+    assert publish_wait_seconds() == 60 and max_rejected_share() == 0.10
     monkeypatch.setenv('MAX_REJECTED_SHARE', '0.25')
     assert max_rejected_share() == 0.25
     assert max_rejected_share('0.5') == 0.5  # the run's pipeline variable wins

@@ -1,0 +1,418 @@
+"""Builds and publishing: every run builds in a schema of its own and publishes by repointing views.
+
+A run (a `mage run`, a triggered run, or blocks run in the editor's kernel) starts in
+``load_users``: it gets a run id and an empty schema ``build_<run id>``, registered in
+``audit.pipeline_runs``, and every block of the run writes there (SQL blocks through the io_config
+profile's POSTGRES_SCHEMA, which follows the process's PIPELINE_BUILD_SCHEMA). No run ever
+touches another run's build, and no lock is held while a run builds.
+
+Publishing repoints the stable views ``raw.*``, ``staging.*`` and ``analytics.*`` at the run's
+tables in one short transaction: ``create or replace view`` keeps every object that others made
+on the views (their own views, grants), readers see the previous run or this one and never a mix,
+and the locks are taken with a lock_timeout of one second and retried with backoff up to
+PUBLISH_WAIT_SECONDS, so a reader is never queued behind the publish for longer than one try.
+
+Liveness without locks: a run keeps one idle "owner" connection whose application_name names its
+run. A build is abandoned, and dropped by a later run's cleanup, only when no such backend is
+left and its heartbeat (updated by every Python block) is older than BUILD_ABANDON_SECONDS.
+Builds that were published and then superseded are dropped once nothing outside them depends on
+them; objects of others are never dropped.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import secrets
+import socket
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Iterable, Optional
+
+import psycopg2
+from psycopg2 import sql
+
+from mage_project.utils import db
+from mage_project.utils.settings import ConfigurationError, ConnectionSettings
+
+log = logging.getLogger(__name__)
+
+# What a run publishes: layer -> the tables of its build that become views in that layer.
+PUBLISHED = {
+    'raw': ('users', 'user_interaction', 'rejected_rows', 'adjusted_values', 'load_audit'),
+    'staging': ('stg_users', 'stg_user_interaction', 'user_activity'),
+    'analytics': ('orphan_events_by_type', 'duplicate_events_by_date', 'visitors_by_country',
+                  'valuable_users_by_age_group', 'answers'),
+}
+AUDIT = 'audit'
+BUILD_PREFIX = 'build_'
+# The process's build: read by io_config.yaml (POSTGRES_SCHEMA) and the SQL blocks' raw tables.
+BUILD_SCHEMA_VARIABLE = 'PIPELINE_BUILD_SCHEMA'
+RUN_ID_VARIABLE = 'PIPELINE_RUN_ID'
+RUN_ID = re.compile(r'[a-z0-9][a-z0-9_]{0,39}')
+# Fixed advisory lock keys: publishing, and creating the audit schema (both held for a transaction).
+PUBLISH_LOCK_KEY = 0x6D616765  # 'mage'
+SETUP_LOCK_KEY = 0x6D616766
+LOCK_TIMEOUT = '1s'
+
+
+class BuildError(RuntimeError):
+    """This process has no build, or its build is no longer its own."""
+
+
+class PublishBlocked(RuntimeError):
+    """The publish could not take its locks within PUBLISH_WAIT_SECONDS; names the blockers."""
+
+
+class PublishRefused(RuntimeError):
+    """Publishing would drop objects that others made; nothing was changed."""
+
+
+@dataclass(frozen=True)
+class Build:
+    run_id: str
+    schema: str
+
+
+def new_run_id() -> str:
+    """A run id that sorts by start time: 20261128t235301_9f3a1c."""
+    return f'{datetime.now(timezone.utc):%Y%m%dt%H%M%S}_{secrets.token_hex(3)}'
+
+
+def checked_run_id(run_id: Optional[str]) -> str:
+    if run_id is None or str(run_id) == '':
+        return new_run_id()
+    if not RUN_ID.fullmatch(str(run_id)):
+        raise ConfigurationError(f'run_id={run_id!r} is not allowed; allowed: lowercase letters, digits and _, '
+                                 'at most 40, starting with a letter or digit')
+    return str(run_id)
+
+
+def owner_application(run_id: str) -> str:
+    return f'mage_pipeline owner {run_id}'
+
+
+def current() -> Build:
+    """This process's build, as start_run set it."""
+    run_id, schema = os.getenv(RUN_ID_VARIABLE), os.getenv(BUILD_SCHEMA_VARIABLE)
+    if not run_id or not schema:
+        raise BuildError('no run has started in this process: run load_users first (it starts the run '
+                         'and creates its build schema)')
+    return Build(run_id, schema)
+
+
+# ---------------------------------------------------------------------------------------------
+# The owner connection and the registry
+# ---------------------------------------------------------------------------------------------
+
+_owner = None  # (Build, connection): marks this process's build as alive; holds no lock
+
+
+def _open_owner(build: Build, settings: Optional[ConnectionSettings]):
+    conn = db.connect(settings, application_name=owner_application(build.run_id), keepalives=True)
+    conn.autocommit = True
+    with conn.cursor() as cursor:
+        # A server-side idle timeout would end the connection that says the run is alive.
+        for setting in ('idle_session_timeout', 'idle_in_transaction_session_timeout'):
+            try:
+                cursor.execute(sql.SQL('set {} = 0').format(sql.Identifier(setting)))
+            except psycopg2.errors.UndefinedObject:  # Postgres before 14 has no idle_session_timeout
+                pass
+    return conn
+
+
+def _owner_alive() -> bool:
+    if _owner is None or _owner[1].closed:
+        return False
+    try:
+        with _owner[1].cursor() as cursor:
+            cursor.execute('select 1')
+        return True
+    except psycopg2.Error:
+        return False
+
+
+def _release_owner() -> None:
+    global _owner
+    if _owner is not None and not _owner[1].closed:
+        _owner[1].close()
+    _owner = None
+
+
+def ensure_audit(conn) -> None:
+    """Create the audit schema and audit.pipeline_runs, once per database."""
+    with conn.cursor() as cursor:
+        cursor.execute('select pg_advisory_xact_lock(%s)', (SETUP_LOCK_KEY,))
+        cursor.execute(sql.SQL('create schema if not exists {}').format(sql.Identifier(AUDIT)))
+        cursor.execute(sql.SQL(
+            'create table if not exists {}.pipeline_runs ('
+            'run_id text primary key, build_schema text not null unique, status text not null, '
+            'origin text not null, dataset_dir text, started_at timestamptz not null default now(), '
+            'heartbeat_at timestamptz not null default now(), published_at timestamptz, '
+            'ended_at timestamptz, dropped_at timestamptz, files jsonb, answers jsonb, note text)'
+        ).format(sql.Identifier(AUDIT)))
+
+
+def begin(run_id: str, dataset_dir: str, settings: Optional[ConnectionSettings], abandon_seconds: float) -> Build:
+    """Start a run: clean up abandoned and superseded builds (and this process's previous one),
+    create and register ``build_<run id>``, open the owner connection and point this process
+    (and so every block after this one) at the build."""
+    global _owner
+    build = Build(run_id, BUILD_PREFIX + run_id)
+    previous = os.getenv(RUN_ID_VARIABLE)
+    with db.transaction(settings) as conn:
+        ensure_audit(conn)
+    if previous and previous != run_id:  # a new run in a long-lived process (the editor's kernel)
+        _release_owner()
+        _drop_build(settings, previous, 'replaced', only_if='building')
+    cleanup(settings, abandon_seconds)
+    with db.transaction(settings) as conn, conn.cursor() as cursor:
+        cursor.execute(sql.SQL('create schema {}').format(sql.Identifier(build.schema)))
+        cursor.execute(sql.SQL(
+            "insert into {}.pipeline_runs (run_id, build_schema, status, origin, dataset_dir) "
+            "values (%s, %s, 'building', %s, %s)").format(sql.Identifier(AUDIT)),
+            (build.run_id, build.schema, f'{socket.gethostname()} pid {os.getpid()}', dataset_dir))
+    _owner = (build, _open_owner(build, settings))
+    os.environ[RUN_ID_VARIABLE] = build.run_id
+    os.environ[BUILD_SCHEMA_VARIABLE] = build.schema
+    return build
+
+
+def ensure_owned(settings: Optional[ConnectionSettings] = None) -> Build:
+    """Before a block changes anything: this process's build is still registered as building
+    (nobody dropped it), and its owner connection is alive (reopened if the server ended it)."""
+    global _owner
+    build = current()
+    with db.transaction(settings) as conn, conn.cursor() as cursor:
+        cursor.execute(sql.SQL(
+            'update {}.pipeline_runs set heartbeat_at = now() where run_id = %s returning status, '
+            'exists (select from pg_namespace where nspname = build_schema)').format(sql.Identifier(AUDIT)),
+            (build.run_id,))
+        row = cursor.fetchone()
+    if row is None or row[0] not in ('building', 'published') or not row[1]:
+        state = 'unregistered' if row is None else (row[0] if row[1] else f'{row[0]}, schema gone')
+        raise BuildError(f'run {build.run_id}: its build {build.schema} is no longer usable ({state}); '
+                         'the run stops. Start a new run with load_users.')
+    if not _owner_alive():
+        if _owner is not None:
+            log.warning('run %s: the owner connection was closed by the server; reopened', build.run_id)
+        _release_owner()
+        _owner = (build, _open_owner(build, settings))
+    return build
+
+
+# ---------------------------------------------------------------------------------------------
+# Cleanup
+# ---------------------------------------------------------------------------------------------
+
+_DEPENDENTS = """
+select distinct dependent_ns.nspname, dependent.relname
+from pg_depend as d
+join pg_rewrite as rule on rule.oid = d.objid
+join pg_class as dependent on dependent.oid = rule.ev_class
+join pg_namespace as dependent_ns on dependent_ns.oid = dependent.relnamespace
+join pg_class as referenced on referenced.oid = d.refobjid
+join pg_namespace as referenced_ns on referenced_ns.oid = referenced.relnamespace
+where d.classid = 'pg_rewrite'::regclass and d.refclassid = 'pg_class'::regclass
+  and referenced_ns.nspname = %s and (%s::text[] is null or referenced.relname = any(%s::text[]))
+  and dependent.oid <> referenced.oid
+"""
+
+
+def foreign_dependents(cursor, schema: str, names: Optional[list[str]] = None,
+                       ours: Iterable[tuple[str, str]] = ()) -> list[str]:
+    """Views of others that depend on the relations of ``schema`` (all, or ``names``): every
+    dependent outside ``schema`` itself and outside the (schema, name) pairs in ``ours``."""
+    cursor.execute(_DEPENDENTS, (schema, names, names))
+    ours = set(ours)
+    return sorted(f'{dependent_schema}.{name}' for dependent_schema, name in cursor.fetchall()
+                  if dependent_schema != schema and (dependent_schema, name) not in ours)
+
+
+def _drop_build(settings, run_id: str, status: str, only_if: Optional[str] = None) -> bool:
+    """Drop one registered build schema (if its status is ``only_if``, when given), unless
+    others' objects depend on it or a reader holds it (then it stays for a later cleanup).
+    Returns whether it was dropped."""
+    with db.transaction(settings) as conn, conn.cursor() as cursor:
+        cursor.execute(sql.SQL('select build_schema, status from {}.pipeline_runs where run_id = %s '
+                               'and dropped_at is null for update').format(sql.Identifier(AUDIT)), (run_id,))
+        row = cursor.fetchone()
+        if row is None or (only_if and row[1] != only_if):
+            return False
+        schema = row[0]
+        dependents = foreign_dependents(cursor, schema)
+        if dependents:
+            log.warning('build %s kept: %s depend on it', schema, ', '.join(dependents))
+            cursor.execute(sql.SQL('update {}.pipeline_runs set note = %s where run_id = %s').format(
+                sql.Identifier(AUDIT)), (f'kept: {", ".join(dependents)} depend on it', run_id))
+            return False
+        cursor.execute('savepoint drop_build')
+        try:
+            cursor.execute(sql.SQL('set local lock_timeout = {}').format(sql.Literal(LOCK_TIMEOUT)))
+            cursor.execute(sql.SQL('drop schema if exists {} cascade').format(sql.Identifier(schema)))
+        except psycopg2.errors.LockNotAvailable:
+            cursor.execute('rollback to savepoint drop_build')
+            log.warning('build %s kept for now: a reader holds one of its tables', schema)
+            return False
+        cursor.execute(sql.SQL(
+            'update {}.pipeline_runs set status = %s, dropped_at = now(), '
+            "ended_at = coalesce(ended_at, case when %s = 'abandoned' then heartbeat_at else now() end) "
+            'where run_id = %s').format(sql.Identifier(AUDIT)), (status, status, run_id))
+    return True
+
+
+def cleanup(settings: Optional[ConnectionSettings], abandon_seconds: Optional[float]) -> list[str]:
+    """Drop superseded builds and abandoned ones (no owner backend and no heartbeat for
+    ``abandon_seconds``; None: none counts as abandoned); a live run's build is never touched.
+    Returns the run ids dropped."""
+    with db.transaction(settings) as conn, conn.cursor() as cursor:
+        cursor.execute(sql.SQL(
+            "select run_id, case when status = 'building' then 'abandoned' else status end "
+            'from {audit}.pipeline_runs as r '
+            'where dropped_at is null and (status = %s or (status = %s and %s::float is not null '
+            '  and heartbeat_at < now() - make_interval(secs => %s::float) '
+            '  and not exists (select from pg_stat_activity as a where a.datname = current_database() '
+            '                  and a.application_name = %s || r.run_id)))'
+            'order by started_at').format(audit=sql.Identifier(AUDIT)),
+            ('superseded', 'building', abandon_seconds, abandon_seconds, owner_application('')))
+        candidates = cursor.fetchall()
+    return [run_id for run_id, status in candidates if _drop_build(settings, run_id, status)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Publish
+# ---------------------------------------------------------------------------------------------
+
+_BLOCKERS = """
+select distinct a.pid, a.datname, a.usename, coalesce(nullif(a.application_name, ''), '-'), a.state,
+       coalesce(a.xact_start, a.backend_start), coalesce(format('%%I.%%I', n.nspname, c.relname), 'the publish lock')
+from pg_locks as l
+join pg_stat_activity as a on a.pid = l.pid
+left join pg_class as c on c.oid = l.relation
+left join pg_namespace as n on n.oid = c.relnamespace
+where l.granted and a.pid <> pg_backend_pid() and a.datname = current_database()
+  and ((l.locktype = 'relation' and n.nspname = any(%s))
+       or (l.locktype = 'advisory' and l.objid = %s and l.database = (select oid from pg_database
+                                                                      where datname = current_database())))
+order by 1
+"""
+
+
+def describe_blockers(settings: Optional[ConnectionSettings], schemas: list[str]) -> str:
+    """Who holds locks on the published schemas (or the publish lock) in this database."""
+    with db.transaction(settings) as conn, conn.cursor() as cursor:
+        cursor.execute(_BLOCKERS, (schemas, PUBLISH_LOCK_KEY))
+        rows = cursor.fetchall()
+    if not rows:
+        return 'no blocking backend is left'
+    return '; '.join(f'backend {pid} (database {datname}, user {user}, application {app}, {state} since '
+                     f'{since:%Y-%m-%d %H:%M:%S %Z}, on {what})'
+                     for pid, datname, user, app, state, since, what in rows)
+
+
+def _columns(cursor, schema: str, name: str) -> list[tuple[str, str]]:
+    cursor.execute('select a.attname, format_type(a.atttypid, a.atttypmod) from pg_attribute a '
+                   'join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace '
+                   'where n.nspname = %s and c.relname = %s and a.attnum > 0 and not a.attisdropped '
+                   'order by a.attnum', (schema, name))
+    return cursor.fetchall()
+
+
+def _relkind(cursor, schema: str, name: str) -> Optional[str]:
+    cursor.execute('select c.relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace '
+                   'where n.nspname = %s and c.relname = %s', (schema, name))
+    row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def _publish_once(conn, build: Build, reader_roles: Iterable[str]) -> bool:
+    """One try, in one transaction. Returns False if the run was already published (a retry)."""
+    ours = [(layer, name) for layer, names in PUBLISHED.items() for name in names]
+    with conn.cursor() as cursor:
+        cursor.execute(sql.SQL('set local lock_timeout = {}').format(sql.Literal(LOCK_TIMEOUT)))
+        cursor.execute('select pg_advisory_xact_lock(%s)', (PUBLISH_LOCK_KEY,))
+        cursor.execute(sql.SQL('select status from {}.pipeline_runs where run_id = %s for update').format(
+            sql.Identifier(AUDIT)), (build.run_id,))
+        row = cursor.fetchone()
+        if row and row[0] == 'published':
+            return False
+        if row is None or row[0] != 'building':
+            raise BuildError(f'run {build.run_id} cannot publish: its build is {row[0] if row else "unregistered"}')
+        existing = [(layer, name) for layer, name in ours if _relkind(cursor, layer, name)]
+        if existing:  # one statement, so readers wait at most one lock timeout behind it
+            cursor.execute(sql.SQL('lock table {} in access exclusive mode').format(sql.SQL(', ').join(
+                sql.Identifier(layer, name) for layer, name in existing)))
+        # Plan first: nothing changes unless every relation can be published without dropping
+        # an object of someone else.
+        plan, refusals = [], []
+        for layer, name in ours:
+            kind = _relkind(cursor, layer, name)
+            new = _columns(cursor, build.schema, name)
+            if not new:
+                raise BuildError(f'run {build.run_id}: {build.schema}.{name} is missing; nothing to publish')
+            old = _columns(cursor, layer, name) if kind else []
+            replace_in_place = kind == 'v' and new[:len(old)] == old
+            if kind and not replace_in_place:
+                if kind not in ('v', 'r'):
+                    refusals.append(f'{layer}.{name} exists and is not a view or table of this pipeline')
+                dependents = foreign_dependents(cursor, layer, [name], ours)
+                if dependents:
+                    refusals.append(f'{layer}.{name} must be recreated (its columns changed), and '
+                                    f'{", ".join(dependents)} depend on it')
+            plan.append((layer, name, kind if kind and not replace_in_place else None))
+        if refusals:
+            raise PublishRefused('not published, nothing changed: ' + '; '.join(refusals)
+                                 + '. Drop or change those objects, then run again.')
+        for layer in PUBLISHED:
+            cursor.execute(sql.SQL('create schema if not exists {}').format(sql.Identifier(layer)))
+        for layer, name, drop_kind in plan:
+            if drop_kind:
+                cursor.execute(sql.SQL('drop {} {}').format(
+                    sql.SQL('view' if drop_kind == 'v' else 'table'), sql.Identifier(layer, name)))
+            cursor.execute(sql.SQL('create or replace view {} as select * from {}').format(
+                sql.Identifier(layer, name), sql.Identifier(build.schema, name)))
+        for role in reader_roles:
+            for schema in ('analytics', AUDIT):
+                cursor.execute(sql.SQL('grant usage on schema {} to {}').format(
+                    sql.Identifier(schema), sql.Identifier(role)))
+            cursor.execute(sql.SQL('grant select on all tables in schema analytics to {}').format(sql.Identifier(role)))
+            cursor.execute(sql.SQL('grant select on {}.pipeline_runs to {}').format(
+                sql.Identifier(AUDIT), sql.Identifier(role)))
+        cursor.execute(sql.SQL(
+            "update {audit}.pipeline_runs set status = 'superseded' where status = 'published'").format(
+            audit=sql.Identifier(AUDIT)))
+        cursor.execute(sql.SQL(
+            "update {audit}.pipeline_runs set status = 'published', published_at = now(), ended_at = now(), "
+            'heartbeat_at = now(), '
+            'files = (select jsonb_agg(to_jsonb(a) order by a.source_file desc) from {build}.load_audit as a), '
+            'answers = (select jsonb_object_agg(q.question_id, q.answer) from {build}.answers as q) '
+            'where run_id = %s').format(audit=sql.Identifier(AUDIT), build=sql.Identifier(build.schema)),
+            (build.run_id,))
+    return True
+
+
+def publish(build: Build, reader_roles: Iterable[str], wait_seconds: float,
+            settings: Optional[ConnectionSettings] = None) -> None:
+    """Repoint the published views at ``build``: one transaction, locks taken with a one-second
+    lock_timeout and retried with backoff up to ``wait_seconds``; then drop superseded builds."""
+    deadline = time.monotonic() + wait_seconds
+    delay = 0.25
+    while True:
+        try:
+            with db.transaction(settings, application_name=f'mage_pipeline publish {build.run_id}') as conn:
+                _publish_once(conn, build, list(reader_roles))
+            break
+        except psycopg2.errors.LockNotAvailable:
+            if time.monotonic() + delay > deadline:
+                raise PublishBlocked(
+                    f'run {build.run_id} not published: the published views stayed locked for '
+                    f'{wait_seconds:g}s (PUBLISH_WAIT_SECONDS); the previous tables stay. Blocked by '
+                    + describe_blockers(settings, list(PUBLISHED)) + '.') from None
+            time.sleep(delay)
+            delay = min(delay * 2, 4.0)
+    _release_owner()
+    try:
+        cleanup(settings, None)
+    except psycopg2.Error as error:  # the run is published; a leftover build waits for the next run
+        log.warning('cleanup after publishing failed: %s', error)
