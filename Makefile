@@ -14,7 +14,7 @@ WITH_ENV := set -a; if [ -f .env ]; then . ./.env; fi; set +a; \
 .PHONY: run test lint editor answers bench venv tools lock pg-stop clean help
 
 help:
-	@echo "make run      set up .venv, run the pipeline ($(PIPELINE)) and print the answers"
+	@echo "make run      set up .venv, run the pipeline ($(PIPELINE)) and print its answers (VERBOSE=1: Mage's log)"
 	@echo "make test     set up .venv and run the tests"
 	@echo "make editor   start the Mage editor (http://localhost:6789, login required)"
 	@echo "make answers  print analytics.answers of the last run"
@@ -41,9 +41,9 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
+# One line per block, then this run's answers; Mage's whole output goes to a log file (VERBOSE=1 shows it).
 run: venv
-	@$(WITH_ENV) \
-	$(MAGE) run $(PROJECT) $(PIPELINE) --test && $(PY) -m $(PROJECT).utils.answers
+	@$(WITH_ENV) $(PY) -m $(PROJECT).utils.run --pipeline $(PIPELINE) $(if $(VERBOSE),--verbose)
 
 # Lint: Python with ruff (pyflakes errors, syntax, import order), the SQL blocks with sqlfluff
 # (.sqlfluff). The tests run both.
