@@ -6,8 +6,8 @@ from pathlib import Path
 
 from tests.conftest import REPO
 
-PUBLISHED = ('raw.users', 'raw.user_interaction', 'raw.rejected_rows', 'raw.load_audit',
-             'staging.stg_users', 'staging.stg_user_interaction',
+PUBLISHED = ('raw.users', 'raw.user_interaction', 'raw.rejected_rows', 'raw.adjusted_values', 'raw.load_audit',
+             'staging.stg_users', 'staging.stg_user_interaction', 'staging.user_activity',
              'analytics.orphan_events_by_type', 'analytics.duplicate_events_by_date',
              'analytics.visitors_by_country', 'analytics.valuable_users_by_age_group', 'analytics.answers')
 
@@ -59,3 +59,57 @@ def copy_project(target: Path) -> Path:
     shutil.copy(REPO / 'io_config.yaml', target / 'io_config.yaml')
     shutil.copytree(REPO / 'dataset', target / 'dataset')
     return target
+
+
+KERNEL = '''
+import os, sys
+from mage_ai.settings.repo import set_repo_path
+set_repo_path(os.path.abspath('mage_project'))
+from mage_ai.data_preparation.models.pipeline import Pipeline
+from mage_ai.orchestration.db import db_connection
+db_connection.start_session()
+pipeline = Pipeline.get('event_analytics', repo_path=os.path.abspath('mage_project'))
+context = {}
+print('READY', flush=True)
+for line in sys.stdin:
+    block = pipeline.get_block(line.strip())
+    global_vars = dict(pipeline.variables or {}, context=context)
+    try:
+        block.execute_with_callback(from_notebook=True, global_vars=global_vars, update_status=True)
+        block.run_tests(from_notebook=True, global_vars=global_vars, update_tests=False)
+        print('OK', flush=True)
+    except Exception as error:
+        print('ERROR ' + ' '.join(str(error).split()), flush=True)
+'''
+
+
+class EditorKernel:
+    """A long-lived process that runs blocks one at a time the way the Mage editor's kernel does
+    (block.execute_with_callback(from_notebook=True) with the pipeline's variables), and keeps
+    its module globals and connections between blocks."""
+
+    def __init__(self, repo: Path, env: dict[str, str]):
+        import subprocess
+        import sys
+
+        self.process = subprocess.Popen([sys.executable, '-c', KERNEL], cwd=repo, env=env, text=True,
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        assert self._answer() == 'READY'
+
+    def _answer(self) -> str:
+        while True:
+            line = self.process.stdout.readline()
+            if not line:
+                raise RuntimeError(f'the kernel ended ({self.process.poll()})')
+            if line.startswith(('READY', 'OK', 'ERROR')):
+                return line.strip()
+
+    def run(self, block: str) -> str:
+        """Run one block; 'OK' or 'ERROR <message>'."""
+        self.process.stdin.write(block + '\n')
+        self.process.stdin.flush()
+        return self._answer()
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait(timeout=60)

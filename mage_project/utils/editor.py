@@ -50,7 +50,9 @@ def editor_environment(env: dict[str, str]) -> tuple[dict[str, str], str]:
 def main() -> None:
     env, login = editor_environment(dict(os.environ))
     port = sys.argv[1] if len(sys.argv) > 1 else DEFAULT_PORT
-    print(f'Mage editor: http://localhost:{port}  (pipeline event_analytics)')
+    # Mage's frontend sends its API calls to port 6789 whenever the page's host is "localhost";
+    # under 127.0.0.1 it uses the page's own port, so any port works.
+    print(f'Mage editor: http://127.0.0.1:{port}  (pipeline event_analytics)')
     print(f'Log in as {login}')
     mage = shutil.which('mage', path=str(Path(sys.executable).parent)) or 'mage'
     os.chdir(REPO_DIR)
