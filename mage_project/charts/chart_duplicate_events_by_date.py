@@ -1,3 +1,5 @@
-# Surplus copies of exact duplicate rows per event date; df_1 is the duplicate_events_by_date table.
-x = df_1['event_date'].astype(str)
-y = df_1['surplus_copies']
+# Q2: surplus copies of exact duplicates, on the dates that have any, most first;
+# df_1 is duplicate_events_by_date.
+from mage_project.utils.charts import widget_xy
+
+x, y = widget_xy('q2', df_1)  # noqa: F821 - Mage passes the upstream block's output as df_1

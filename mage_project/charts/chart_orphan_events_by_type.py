@@ -1,3 +1,4 @@
-# Orphan events (user_id not in users) per event type; df_1 is the orphan_events_by_type table.
-x = df_1['event_type'].astype(str)
-y = df_1['orphan_events']
+# Q1: orphan events (user_id not in users) per event type; df_1 is orphan_events_by_type.
+from mage_project.utils.charts import widget_xy
+
+x, y = widget_xy('q1', df_1)  # noqa: F821 - Mage passes the upstream block's output as df_1

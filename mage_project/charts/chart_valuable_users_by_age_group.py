@@ -1,3 +1,5 @@
-# Valuable users (5+ VIEW, 10+ CLICK) per stored age label; df_1 is the valuable_users_by_age_group table.
-x = df_1['age_group'].astype(str)
-y = df_1['valuable_users']
+# Q4: valuable users (5+ VIEW, 10+ CLICK) per stored age label and where it falls against 18-49
+# and 50-80; df_1 is valuable_users_by_age_group.
+from mage_project.utils.charts import widget_xy
+
+x, y = widget_xy('q4', df_1)  # noqa: F821 - Mage passes the upstream block's output as df_1

@@ -1,3 +1,4 @@
+from mage_project.utils import builds
 from mage_project.utils.report import write_report
 from mage_project.utils.settings import report_path
 
@@ -9,9 +10,9 @@ if 'test' not in globals():
 
 @data_exporter
 def export_answers_report(*args, **kwargs) -> str:
-    """Write the published answers and one bar chart per question to an HTML report that opens
+    """Write this run's answers and one bar chart per question to an HTML report that opens
     without Mage (REPORT_DIR, default reports/answers.html). Output: the report's path."""
-    path = write_report(report_path())
+    path = write_report(report_path(), builds.ensure_owned().schema)
     print(f'report written to {path}')
     return str(path)
 

@@ -3,15 +3,10 @@ import json
 import subprocess
 import sys
 
+from mage_project.utils.charts import CHARTS, WIDGETS
 from tests.conftest import REPO
 from tests.helpers import copy_project
 
-CHARTS = {  # widget -> (analytics table, x column, y column)
-    'chart_orphan_events_by_type': ('orphan_events_by_type', 'event_type', 'orphan_events'),
-    'chart_duplicate_events_by_date': ('duplicate_events_by_date', 'event_date', 'surplus_copies'),
-    'chart_visitors_by_country': ('visitors_by_country', 'country', 'visitors'),
-    'chart_valuable_users_by_age_group': ('valuable_users_by_age_group', 'age_group', 'valuable_users'),
-}
 EXECUTE_WIDGETS = '''
 import json, os
 from mage_ai.settings.repo import set_repo_path
@@ -33,11 +28,18 @@ def test_chart_widgets_plot_the_analytics_tables(run_pipeline, database, base_en
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     widgets = json.loads(result.stdout.split('WIDGETS', 1)[1])
-    assert set(widgets) == set(CHARTS)
-    for uuid, (table, x, y) in CHARTS.items():
-        rows = database.rows(f'select {x}::text, {y} from analytics.{table} order by rank')
-        assert widgets[uuid]['x'] == [r[0] for r in rows], uuid
+    assert set(widgets) == set(WIDGETS)
+    for uuid, question_id in WIDGETS.items():
+        chart = CHARTS[question_id]
+        rows = database.rows(f'select {chart.label}::text, {chart.value} from analytics.{chart.table} '
+                             f"where {chart.value} > {0 if chart.only_positive else -1} order by rank limit 15")
+        assert len(widgets[uuid]['x']) == len(rows) > 0, uuid
+        assert [x.split(' → ')[0] for x in widgets[uuid]['x']] == [r[0] for r in rows], uuid
         assert widgets[uuid]['y'] == [[r[1] for r in rows]], uuid
+    # Q2 draws the dates with copies, top first: no bar at 0, the planted date first.
+    truths = json.loads((REPO / 'dataset' / 'truths.json').read_text())
+    assert widgets['chart_duplicate_events_by_date']['x'][0] == truths['plan']['duplicate_date']
+    assert 0 not in widgets['chart_duplicate_events_by_date']['y'][0]
 
 
 def test_report_of_the_take_home_files_is_the_one_the_readme_links(run_pipeline, original_dataset, tmp_path):

@@ -1,7 +1,8 @@
 """The static HTML report, on tiny tables."""
 import pandas as pd
 
-from mage_project.utils.report import CHARTS, render_report
+from mage_project.utils.charts import CHARTS
+from mage_project.utils.report import render_report
 
 
 def tiny_tables():
