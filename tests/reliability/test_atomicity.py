@@ -31,7 +31,7 @@ def test_a_run_failing_halfway_leaves_the_previous_tables_queryable(run_pipeline
     # The half-built run is left in its own build schema only, unpublished.
     (failed,) = database.rows("select build_schema from audit.pipeline_runs where status = 'building'")[0]
     assert database.rows('select count(*) from information_schema.tables where table_schema = %s',
-                         (failed,))[0][0] == 8
+                         (failed,))[0][0] == 11
     run_pipeline(REPO / 'dataset')
     assert snapshot(database) == before
 
