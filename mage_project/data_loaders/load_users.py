@@ -8,8 +8,8 @@ if 'test' not in globals():
 
 @data_loader
 def load_users(*args, **kwargs):
-    """Start the run (check every input file, take the run lock, create empty build schemas),
-    then stream users.csv into raw.users.
+    """Start the run (check the settings and every input file, create this run's build schema),
+    then stream users.csv into the build's raw users table.
     Outputs: the file's line counts (read, loaded, rejected) and a sample of the loaded rows."""
     start_run(kwargs)
     return load_raw_table('users', kwargs), sample_rows('users')

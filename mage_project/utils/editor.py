@@ -53,7 +53,7 @@ def main() -> None:
     # Mage's frontend sends its API calls to port 6789 whenever the page's host is "localhost";
     # under 127.0.0.1 it uses the page's own port, so any port works.
     print(f'Mage editor: http://127.0.0.1:{port}  (pipeline event_analytics)')
-    print(f'Log in as {login}')
+    print(f'Log in as {login}', flush=True)  # before execve replaces this process
     mage = shutil.which('mage', path=str(Path(sys.executable).parent)) or 'mage'
     os.chdir(REPO_DIR)
     os.execve(mage, [mage, 'start', 'mage_project', '--port', port], env)

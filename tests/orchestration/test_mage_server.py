@@ -3,7 +3,7 @@ follow the run to its end. No mocks; the server is always stopped."""
 import pytest
 
 from tests.conftest import PIPELINE
-from tests.helpers import copy_project
+from tests.helpers import EditorKernel, copy_project
 from tests.orchestration.mage_server import MageApiError, MageServer
 
 OWNER = ('owner@example.com', 'Test-owner-pw-1')
@@ -43,9 +43,17 @@ def test_triggers_in_code_become_schedules(server):
     assert schedules['api_trigger']['schedule_type'] == 'api' and schedules['api_trigger']['token']
 
 
-def test_api_trigger_runs_the_pipeline_to_completion(server, database):
-    (schedule,) = [s for s in server.schedules(PIPELINE) if s['name'] == 'api_trigger']
-    run = server.wait_for_run(server.trigger(schedule)['id'])
+def test_api_trigger_runs_the_pipeline_to_completion_beside_an_editor_session(server, database, repo_copy,
+                                                                              base_env, tmp_path):
+    # Someone previews blocks in an editor kernel meanwhile: it must not hold up the triggered run.
+    kernel = EditorKernel(repo_copy, base_env(repo_copy / 'dataset', {'MAGE_DATA_DIR': str(tmp_path / 'kernel')}))
+    try:
+        assert kernel.run('load_users') == 'OK'
+        (schedule,) = [s for s in server.schedules(PIPELINE) if s['name'] == 'api_trigger']
+        run = server.wait_for_run(server.trigger(schedule)['id'], timeout=120)
+        assert kernel.run('load_user_interaction') == 'OK'  # its build is still its own
+    finally:
+        kernel.close()
     assert run['status'] == 'completed', server.run_logs(PIPELINE, run['id'])[-3000:]
     assert {b['status'] for b in server.block_runs(run['id'])} == {'completed'}
     assert database.rows('select count(*) from analytics.answers') == [(4,)]
