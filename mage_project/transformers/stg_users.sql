@@ -40,7 +40,8 @@ resolved as (
     from collapsed
 ),
 
-parsed as (
+-- materialized: the regular expression runs once per user, not once per reference to its parts
+parsed as materialized (
     select
         resolved.*,
         regexp_match(resolved.age, '^\s*(\d{1,3})\s*(?:-\s*(\d{1,3})\s*|(\+)\s*)?$') as age_parts
