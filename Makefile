@@ -1,7 +1,12 @@
 # Two commands: `make run` (set up and run the pipeline) and `make test`.
-# Variables come from the environment or .env; see .env.example.
+# Variables come from the environment or .env; see .env.example. .env is read here too, so the
+# tooling variables it sets (PYTHON, PYTEST_ARGS) apply to make itself; the environment wins.
 SHELL := /bin/bash
+-include .env
 PYTHON ?= python3.11
+ifeq ($(strip $(PYTHON)),)
+PYTHON := python3.11
+endif
 VENV := .venv
 PY := $(VENV)/bin/python
 MAGE := $(VENV)/bin/mage
@@ -11,15 +16,19 @@ PIPELINE := event_analytics
 WITH_ENV := set -a; if [ -f .env ]; then . ./.env; fi; set +a; \
 	if [ -z "$${POSTGRES_HOST:-}" ]; then eval "$$($(PY) -m $(PROJECT).utils.local_pg start)"; fi;
 
-.PHONY: run test lint editor answers bench venv tools lock pg-stop clean help
+.PHONY: run test test-fast lint editor answers bench venv tools lock pg-stop clean help
 
 help:
-	@echo "make run      set up .venv, run the pipeline ($(PIPELINE)) and print its answers (VERBOSE=1: Mage's log)"
-	@echo "make test     set up .venv and run the tests"
-	@echo "make editor   start the Mage editor (http://localhost:6789, login required)"
-	@echo "make answers  print analytics.answers of the last run"
-	@echo "make bench    benchmark at EVENTS=2000000 events against psql \\copy and pandas to_sql"
-	@echo "make pg-stop  stop the embedded Postgres"
+	@echo "make run        set up .venv, run the pipeline ($(PIPELINE)) and print its answers (VERBOSE=1: Mage's log)"
+	@echo "make test       set up .venv and run every test (PYTEST_ARGS=... to pass pytest options)"
+	@echo "make test-fast  the tests that do not run Mage itself (pytest -m 'not slow'), in seconds"
+	@echo "make lint       ruff on the Python code, sqlfluff on the SQL blocks"
+	@echo "make editor     start the Mage editor (http://127.0.0.1:6789, MAGE_PORT to change it; login required)"
+	@echo "make answers    print what the last published run loaded and its answers"
+	@echo "make bench      benchmark at EVENTS=2000000 events against psql \\copy and pandas to_sql"
+	@echo "make pg-stop    stop the embedded Postgres"
+	@echo "make clean      stop the embedded Postgres and remove its data and Mage's (.pgdata, .mage_data)"
+	@echo "make lock       regenerate requirements.txt and requirements-tools.txt from requirements.in"
 
 venv: $(VENV)/.installed
 
@@ -62,6 +71,9 @@ answers: venv
 test: venv tools
 	@set -a; if [ -f .env ]; then . ./.env; fi; set +a; ENV=test $(PY) -m pytest $(PYTEST_ARGS)
 
+test-fast: venv tools
+	@set -a; if [ -f .env ]; then . ./.env; fi; set +a; ENV=test $(PY) -m pytest -m 'not slow' $(PYTEST_ARGS)
+
 # The benchmark: the pipeline against psql \copy (the floor) and pandas to_sql; EVENTS=2000000 by default.
 EVENTS ?= 2000000
 bench: venv
@@ -82,7 +94,7 @@ lock:
 	rm -rf .venv-lock
 
 pg-stop: venv
-	$(PY) -m $(PROJECT).utils.local_pg stop
+	@$(PY) -m $(PROJECT).utils.local_pg stop
 
 clean: pg-stop
 	rm -rf .pgdata .mage_data

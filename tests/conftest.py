@@ -51,10 +51,12 @@ def postgres_server() -> dict[str, str]:
     # Not under pytest's temporary folder: another pytest session may prune that, and the server
     # runs as an unprivileged user that must keep access to its folder.
     data_dir = Path(tempfile.mkdtemp(prefix='pgdata-'))
-    settings = local_pg.start(data_dir)
-    yield settings
-    local_pg.stop(data_dir)
-    shutil.rmtree(data_dir, ignore_errors=True)
+    try:
+        yield local_pg.start(data_dir)
+    finally:
+        local_pg.stop(data_dir)
+        assert local_pg.running_pid(data_dir) is None, f'the test Postgres in {data_dir} is still running'
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @dataclass
@@ -100,6 +102,17 @@ def database(postgres_server) -> Database:
     admin.close()
 
 
+# Whole runs of Mage (a pipeline, a server, a kernel) are the slow tier: `pytest -m "not slow"`
+# (make test-fast) runs the rest in seconds. A test is slow when it needs one of these fixtures.
+SLOW_FIXTURES = {'base_env', 'run_pipeline'}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, 'fixturenames', ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture
 def base_env(database, tmp_path):
     """The environment of a pipeline process: this test's database, ENV=test, a dataset folder."""
@@ -111,7 +124,7 @@ def base_env(database, tmp_path):
         env.update(database.env)
         # COLUMNS keeps Mage's rich tracebacks from wrapping the messages the tests look for.
         env.update(ENV='test', DATASET_DIR=str(dataset_dir), MAGE_DATA_DIR=str(tmp_path / 'mage_data'),
-                   COLUMNS='400')
+                   REPORT_DIR=str(tmp_path / 'reports'), COLUMNS='400')
         env.update(extra_env or {})
         return env
     return make
@@ -133,3 +146,31 @@ def run_pipeline(base_env):
             pytest.fail(f'the pipeline failed ({process.returncode}):\n{process.stdout[-4000:]}\n{process.stderr[-4000:]}')
         return process
     return run
+
+
+# Tests write only under their temporary folders: the session fails if it left a file in the
+# checkout, except what is kept on purpose (browser screenshots in artifacts/, caches) and the
+# developer's own embedded Postgres (.pgdata/), which may be running beside the tests.
+KEPT = ('artifacts/', '.pytest_cache/', '.cache/', '.venv', '__pycache__/', '.hypothesis/', '.pgdata/')
+
+
+def files_in_checkout() -> set[str]:
+    result = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=all', '--ignored'], cwd=REPO,
+                            capture_output=True, text=True)
+    return {line[3:] for line in result.stdout.splitlines()
+            if not any(part in line[3:] for part in KEPT)} if result.returncode == 0 else set()
+
+
+def pytest_sessionstart(session):
+    session.config.stash[_BEFORE] = files_in_checkout()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    left = files_in_checkout() - session.config.stash.get(_BEFORE, set())
+    if left:
+        session.config.get_terminal_writer().line(
+            f'the tests left files in the checkout (write under tmp_path instead): {sorted(left)}', red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_BEFORE = pytest.StashKey[set]()

@@ -6,7 +6,9 @@ server. It listens on a Unix socket in its data folder only.
 """
 from __future__ import annotations
 
+import atexit
 import os
+import pwd
 import re
 import sys
 import warnings
@@ -21,10 +23,7 @@ SUPERUSER = 'postgres'
 def start(data_dir: Path = DEFAULT_DATA_DIR, databases: tuple[str, ...] = ()) -> dict[str, str]:
     """Start (or reuse) the server in ``data_dir`` and create ``databases``; returns the
     POSTGRES_* variables that reach it. The server outlives this process."""
-    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
-        warnings.simplefilter('ignore')
-        import pgserver
-
+    pgserver = _pgserver()
     data_dir = Path(data_dir).resolve()
     server = pgserver.get_server(data_dir, cleanup_mode=None)
     for name in databases:
@@ -42,12 +41,41 @@ def start(data_dir: Path = DEFAULT_DATA_DIR, databases: tuple[str, ...] = ()) ->
     }
 
 
-def stop(data_dir: Path = DEFAULT_DATA_DIR) -> None:
-    import pgserver
+def _pgserver():
+    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        warnings.simplefilter('ignore')
+        import pgserver
+    return pgserver
 
+
+def running_pid(data_dir: Path) -> int | None:
+    """The postmaster's pid if a server runs in ``data_dir``."""
+    pid_file = Path(data_dir) / 'postmaster.pid'
+    try:
+        pid = int(pid_file.read_text().split('\n', 1)[0])
+        os.kill(pid, 0)
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        return None
+    except PermissionError:  # it runs, as the server's own user
+        pass
+    return pid
+
+
+def stop(data_dir: Path = DEFAULT_DATA_DIR) -> bool:
+    """Stop the server in ``data_dir`` (pg_ctl stop -m fast, as the user that owns the folder);
+    returns whether one was running. pgserver's own handle does not stop a server it was asked
+    to keep (cleanup_mode=None), so it is dropped and pg_ctl does it."""
+    pgserver = _pgserver()
     data_dir = Path(data_dir).resolve()
-    if (data_dir / 'postmaster.pid').exists():
-        pgserver.get_server(data_dir, cleanup_mode='stop').cleanup()
+    if running_pid(data_dir) is None:
+        return False
+    handle = pgserver.PostgresServer._instances.pop(data_dir, None)
+    if handle is not None:  # forgotten, so a later start() in this process starts a new server
+        atexit.unregister(handle._cleanup)
+    owner = pwd.getpwuid(data_dir.stat().st_uid).pw_name
+    user = owner if os.geteuid() == 0 and owner != 'root' else None
+    pgserver.pg_ctl(['-w', '-m', 'fast', 'stop'], pgdata=data_dir, user=user)
+    return True
 
 
 def main(argv: list[str]) -> None:
@@ -59,7 +87,8 @@ def main(argv: list[str]) -> None:
         for key, value in start(data_dir, databases).items():
             print(f"export {key}='{value}'")
     elif command == 'stop':
-        stop(data_dir)
+        stopped = stop(data_dir)
+        print(f'stopped the embedded Postgres in {data_dir}' if stopped else f'no embedded Postgres runs in {data_dir}')
     else:
         raise SystemExit(__doc__)
 

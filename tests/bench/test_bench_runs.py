@@ -4,9 +4,12 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO
 
 
+@pytest.mark.slow  # runs Mage
 def test_bench_prints_a_line_per_way_and_the_ratio(postgres_server, tmp_path):
     env = {'PATH': '/usr/bin:/bin', 'HOME': str(tmp_path), **postgres_server}
     result = subprocess.run([sys.executable, 'bench/run.py', '--events', '3000', '--tosql-events', '1000',

@@ -100,11 +100,12 @@ def service_environment_here(service: str, database, tmp_path) -> dict[str, str]
         POSTGRES_HOST=database.env['POSTGRES_HOST'], POSTGRES_PORT=database.env['POSTGRES_PORT'],
         POSTGRES_PASSWORD=database.env['POSTGRES_PASSWORD'],
         MAGE_DATA_DIR=str(tmp_path / 'mage_data'), PATH=str(Path(sys.executable).parent) + ':/usr/bin:/bin',
-        HOME=str(tmp_path),
+        HOME=str(tmp_path), REPORT_DIR=str(tmp_path / 'reports'),
     )
     return environment
 
 
+@pytest.mark.slow  # runs Mage
 def test_pipeline_service_command_completes_outside_docker(database, tmp_path):
     """The one-shot service's command, with the variables compose gives it (the database is this
     test's instead of the postgres service), runs the pipeline to completion."""
@@ -116,6 +117,7 @@ def test_pipeline_service_command_completes_outside_docker(database, tmp_path):
     assert database.rows('select count(*) from analytics.answers') == [(4,)]
 
 
+@pytest.mark.slow  # runs Mage
 def test_mage_service_command_serves_the_editor_with_the_env_owner(database, tmp_path):
     """The mage service's command (`mage start mage_project` on 6789), with the variables compose
     gives it: the editor answers, the owner from .env logs in, Mage's default admin does not."""

@@ -1,0 +1,60 @@
+"""The repository carries no machine state: no absolute path of one machine in a tracked file, the
+pipeline's metadata as a clean checkout needs it, and no server left running by the tests."""
+import re
+import subprocess
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from mage_project.utils import local_pg
+from tests.conftest import PIPELINE, REPO
+
+# An absolute path under a folder that belongs to one machine or session.
+MACHINE_PATH = re.compile(r'(?<![\w.])/(tmp|root|home|work|var/folders|Users)/[\w.-]+')
+# Paths inside containers are the same everywhere: the compose mount point.
+CONTAINER_PATHS = {'/home/src'}
+
+
+def tracked_text_files() -> list[Path]:
+    names = subprocess.run(['git', 'ls-files'], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    return [REPO / name for name in names if (REPO / name).is_file() and not name.endswith(('.png', '.csv'))]
+
+
+def machine_paths(text: str) -> list[str]:
+    return [m.group(0) for m in MACHINE_PATH.finditer(text) if m.group(0) not in CONTAINER_PATHS]
+
+
+def test_the_machine_path_check_finds_one():
+    assert machine_paths('variables_dir: /tmp/localpt/test_x/mage_data') == ['/tmp/localpt']
+    assert machine_paths('volumes: [.:/home/src]') == [] and machine_paths('see ./tmp/x or a/work/b') == []
+
+
+def test_no_tracked_file_holds_an_absolute_machine_path():
+    found = {str(path.relative_to(REPO)): hits for path in tracked_text_files()
+             if path.name != 'test_repository.py' and (hits := machine_paths(path.read_text(errors='ignore')))}
+    assert not found, f'machine paths in tracked files (Mage or a test run wrote them?): {found}'
+
+
+def test_pipeline_metadata_is_free_of_run_state():
+    metadata = yaml.safe_load((REPO / 'mage_project' / 'pipelines' / PIPELINE / 'metadata.yaml').read_text())
+    assert metadata['variables_dir'] is None, 'Mage wrote its variables_dir: commit only real changes'
+    statuses = {b['uuid']: b['status'] for b in metadata['blocks'] + metadata['widgets']}
+    assert set(statuses.values()) == {'not_executed'}, statuses
+
+
+def postgres_processes(data_dir: Path) -> list[str]:
+    result = subprocess.run(['ps', '-eww', '-o', 'args'], capture_output=True, text=True, check=True)
+    return [line for line in result.stdout.splitlines() if 'postgres' in line and str(data_dir) in line]
+
+
+def test_a_stopped_embedded_postgres_leaves_no_process():
+    data_dir = Path(tempfile.mkdtemp(prefix='pgdata-stop-'))
+    try:
+        local_pg.start(data_dir)
+        assert local_pg.running_pid(data_dir) and postgres_processes(data_dir)
+    finally:
+        assert local_pg.stop(data_dir)
+    assert local_pg.running_pid(data_dir) is None
+    assert postgres_processes(data_dir) == []
+    assert local_pg.stop(data_dir) is False  # stopping again says nothing was running
