@@ -8,7 +8,7 @@ if 'test' not in globals():
 
 @data_loader
 def load_user_interaction(*args, **kwargs):
-    """Stream user_interaction.csv into raw.user_interaction (load_users has started the run).
+    """Stream user_interaction.csv into raw.user_interaction (start_run made it).
     Outputs: the file's line counts (read, loaded, rejected) and a sample of the loaded rows."""
     return load_raw_table('user_interaction', kwargs), sample_rows('user_interaction')
 

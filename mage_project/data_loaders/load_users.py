@@ -1,4 +1,4 @@
-from mage_project.utils.raw_load import SAMPLE_ROWS, check_load_balanced, load_raw_table, sample_rows, start_run
+from mage_project.utils.raw_load import SAMPLE_ROWS, check_load_balanced, load_raw_table, sample_rows
 
 if 'data_loader' not in globals():
     from mage_ai.data_preparation.decorators import data_loader
@@ -8,10 +8,8 @@ if 'test' not in globals():
 
 @data_loader
 def load_users(*args, **kwargs):
-    """Start the run (check the settings and every input file, create this run's build schema),
-    then stream users.csv into the build's raw users table.
+    """Stream users.csv into this run's raw users table (start_run made it).
     Outputs: the file's line counts (read, loaded, rejected) and a sample of the loaded rows."""
-    start_run(kwargs)
     return load_raw_table('users', kwargs), sample_rows('users')
 
 

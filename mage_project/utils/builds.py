@@ -1,7 +1,7 @@
 """Builds and publishing: every run builds in a schema of its own and publishes by repointing views.
 
 A run (a `mage run`, a triggered run, or blocks run in the editor's kernel) starts in
-``load_users``: it gets a run id and an empty schema ``build_<run id>``, registered in
+``start_run``: it gets a run id and an empty schema ``build_<run id>``, registered in
 ``audit.pipeline_runs``, and every block of the run writes there (SQL blocks through the io_config
 profile's POSTGRES_SCHEMA, which follows the process's PIPELINE_BUILD_SCHEMA). No run ever
 touches another run's build, and no lock is held while a run builds.
@@ -97,7 +97,7 @@ def current() -> Build:
     """This process's build, as start_run set it."""
     run_id, schema = os.getenv(RUN_ID_VARIABLE), os.getenv(BUILD_SCHEMA_VARIABLE)
     if not run_id or not schema:
-        raise BuildError('no run has started in this process: run load_users first (it starts the run '
+        raise BuildError('no run has started in this process: run start_run first (it starts the run '
                          'and creates its build schema)')
     return Build(run_id, schema)
 
@@ -193,7 +193,7 @@ def ensure_owned(settings: Optional[ConnectionSettings] = None) -> Build:
     if row is None or row[0] not in ('building', 'published') or not row[1]:
         state = 'unregistered' if row is None else (row[0] if row[1] else f'{row[0]}, schema gone')
         raise BuildError(f'run {build.run_id}: its build {build.schema} is no longer usable ({state}); '
-                         'the run stops. Start a new run with load_users.')
+                         'the run stops. Start a new run with start_run.')
     if not _owner_alive():
         if _owner is not None:
             log.warning('run %s: the owner connection was closed by the server; reopened', build.run_id)

@@ -16,7 +16,7 @@ from tests.orchestration.mage_server import MageServer, free_port
 CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
 ARTIFACTS = REPO / 'artifacts'
 OWNER = ('owner@example.com', 'Test-owner-pw-1')
-BLOCKS = ('load_users', 'load_user_interaction', 'stg_users', 'stg_user_interaction', 'user_activity',
+BLOCKS = ('start_run', 'load_users', 'load_user_interaction', 'stg_users', 'stg_user_interaction', 'user_activity',
           'orphan_events_by_type', 'duplicate_events_by_date', 'visitors_by_country', 'valuable_users_by_age_group',
           'answers', 'publish_analytics', 'export_answers_report')
 BAR = 'rect[pointer-events="none"]'  # the bars Mage's bar chart (visx) draws
@@ -29,7 +29,7 @@ def editor(base_env, tmp_path):
     # The blocks run in the editor's kernel first, so their outputs are there for the charts.
     kernel = EditorKernel(repo, env)
     try:
-        for block in BLOCKS[:7]:
+        for block in BLOCKS[:8]:
             assert kernel.run(block) == 'OK', block
     finally:
         kernel.close()

@@ -48,10 +48,10 @@ def test_api_trigger_runs_the_pipeline_to_completion_beside_an_editor_session(se
     # Someone previews blocks in an editor kernel meanwhile: it must not hold up the triggered run.
     kernel = EditorKernel(repo_copy, base_env(repo_copy / 'dataset', {'MAGE_DATA_DIR': str(tmp_path / 'kernel')}))
     try:
-        assert kernel.run('load_users') == 'OK'
+        assert kernel.run('start_run') == 'OK'
         (schedule,) = [s for s in server.schedules(PIPELINE) if s['name'] == 'api_trigger']
         run = server.wait_for_run(server.trigger(schedule)['id'], timeout=120)
-        assert kernel.run('load_user_interaction') == 'OK'  # its build is still its own
+        assert kernel.run('load_users') == 'OK'  # its build is still its own
     finally:
         kernel.close()
     assert run['status'] == 'completed', server.run_logs(PIPELINE, run['id'])[-3000:]
@@ -66,6 +66,6 @@ def test_run_on_a_broken_dataset_fails_and_says_why(server, database, dataset_co
     run = server.wait_for_run(server.trigger(schedule)['id'])
     assert run['status'] == 'failed'
     failed = [b['block_uuid'] for b in server.block_runs(run['id']) if b['status'] == 'failed']
-    assert failed == ['load_users']
+    assert failed == ['start_run']
     assert 'tables.sql' in server.run_logs(PIPELINE, run['id'])
     assert database.rows("select count(*) from information_schema.schemata where schema_name = 'analytics'") == [(0,)]

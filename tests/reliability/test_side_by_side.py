@@ -14,7 +14,7 @@ from mage_project.utils.traps import plant
 from tests.conftest import MAGE, PIPELINE, REPO
 from tests.helpers import EditorKernel, copy_project, output, published_tables, snapshot
 
-BUILD_BLOCKS = ('load_users', 'load_user_interaction', 'stg_users', 'stg_user_interaction', 'user_activity',
+BUILD_BLOCKS = ('start_run', 'load_users', 'load_user_interaction', 'stg_users', 'stg_user_interaction', 'user_activity',
                 'orphan_events_by_type', 'duplicate_events_by_date', 'visitors_by_country',
                 'valuable_users_by_age_group', 'answers')
 
@@ -35,7 +35,7 @@ def test_blocks_run_in_the_editor_never_block_a_triggered_run(run_pipeline, base
     repo = copy_project(tmp_path / 'repo')
     kernel = EditorKernel(repo, base_env(repo / 'dataset', {'MAGE_DATA_DIR': str(tmp_path / 'kernel')}))
     try:
-        for block in BUILD_BLOCKS[:3]:
+        for block in BUILD_BLOCKS[:4]:
             assert kernel.run(block) == 'OK', block
         assert pipeline_locks(database) == []  # the kernel keeps a connection, but no lock
         (editor_run,) = runs(database)
@@ -45,7 +45,7 @@ def test_blocks_run_in_the_editor_never_block_a_triggered_run(run_pipeline, base
         assert time.monotonic() - started < 60
         assert runs(database)[editor_run] == 'building'  # the editor's build was left alone
         # The editor goes on in its own build and can publish it too.
-        for block in BUILD_BLOCKS[3:] + ('publish_analytics',):
+        for block in BUILD_BLOCKS[4:] + ('publish_analytics',):
             assert kernel.run(block) == 'OK', block
     finally:
         kernel.close()
