@@ -20,6 +20,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator, Optional
 
+import sqlglot
+from sqlglot import exp
+from sqlglot.tokens import TokenType
+
 # The contract with tables.sql: which tables and columns the pipeline expects, in file order.
 # Identifiers come from here, never from the file; the file only contributes the column types.
 EXPECTED_TABLES: dict[str, tuple[str, ...]] = {
@@ -165,45 +169,48 @@ def _column(name: str, type_text: str, where: str) -> Column:
     return Column(name, 'varchar', length, _varchar_check(length))
 
 
-_CREATE_PATTERN = re.compile(
-    r'create\s+table\s+(?:if\s+not\s+exists\s+)?(?:"?\w+"?\.)?"?(?P<table>\w+)"?\s*\((?P<body>.*?)\)\s*;?\s*$',
-    re.IGNORECASE | re.DOTALL,
-)
+def _statements(path: Path, text: str) -> list[tuple[int, 'exp.Expression']]:
+    """(line, statement) for every statement of ``text``, parsed by sqlglot as Postgres; a syntax
+    error is a DatasetError naming the file, line and column."""
+    dialect = sqlglot.Dialect.get_or_raise('postgres')
+    try:
+        tokens = dialect.tokenize(text)
+        statements = [statement for statement in dialect.parse(text) if statement is not None]
+    except (sqlglot.errors.ParseError, sqlglot.errors.TokenError) as error:
+        detail = error.errors[0] if getattr(error, 'errors', None) else {}
+        where = f"line {detail['line']}, column {detail['col']}" if 'line' in detail else 'a statement'
+        message = detail.get('description') or str(error).splitlines()[0]
+        raise DatasetError(f'{path}, {where}: cannot parse the DDL: {message}') from None
+    lines, starts_statement = [], True
+    for token in tokens:
+        if starts_statement and token.token_type != TokenType.SEMICOLON:
+            lines.append(token.line)
+        starts_statement = token.token_type == TokenType.SEMICOLON
+    return list(zip(lines, statements))
 
 
 def parse_ddl(path: Path) -> dict[str, Table]:
-    """Parse tables.sql into the expected tables, or raise DatasetError naming file and line.
-
-    Only ``CREATE TABLE`` statements for the tables in EXPECTED_TABLES, with exactly the expected
-    column names in order, are accepted; anything else in the file is an error, so no SQL from
-    the file is ever executed.
-    """
+    """Parse tables.sql (with sqlglot) into the expected tables, or raise DatasetError naming file
+    and line. Only ``CREATE TABLE`` statements for the tables in EXPECTED_TABLES, with exactly the
+    expected column names in order, are accepted; anything else in the file is an error, so no SQL
+    from the file is ever executed."""
     if not path.is_file():
         raise DatasetError(f'{path}: file not found (the DDL of the raw tables)')
-    text = path.read_text(encoding='utf-8-sig')
     tables: dict[str, Table] = {}
-    offset = 0
-    for statement in text.split(';'):
-        line = text.count('\n', 0, offset + len(statement) - len(statement.lstrip())) + 1
-        offset += len(statement) + 1
-        body = re.sub(r'--[^\n]*', '', statement).strip()
-        if not body:
-            continue
+    for line, statement in _statements(path, path.read_text(encoding='utf-8-sig')):
         where = f'{path}, line {line}'
-        match = _CREATE_PATTERN.fullmatch(body)
-        if not match:
-            raise DatasetError(f'{where}: expected a CREATE TABLE statement, found {body[:60]!r}')
-        name = match['table'].lower()
+        if not (isinstance(statement, exp.Create) and statement.kind == 'TABLE'
+                and isinstance(statement.this, exp.Schema)):
+            raise DatasetError(f'{where}: expected a CREATE TABLE statement, found {statement.sql("postgres")[:60]!r}')
+        name = statement.this.this.name.lower()
         if name not in EXPECTED_TABLES:
             raise DatasetError(f'{where}: unexpected table {name!r} (expected {", ".join(EXPECTED_TABLES)})')
         if name in tables:
             raise DatasetError(f'{where}: table {name} is defined twice')
-        columns = []
-        for part in match['body'].split(','):
-            pieces = part.strip().split(None, 1)
-            if len(pieces) != 2:
-                raise DatasetError(f'{where}: cannot read the column definition {part.strip()!r}')
-            columns.append(_column(pieces[0].strip('"').lower(), pieces[1], where))
+        definitions = statement.this.expressions
+        if not all(isinstance(column, exp.ColumnDef) and column.args.get('kind') for column in definitions):
+            raise DatasetError(f'{where}: table {name} has a definition that is not a typed column')
+        columns = [_column(column.name.lower(), column.args['kind'].sql('postgres'), where) for column in definitions]
         names = tuple(column.name for column in columns)
         if names != EXPECTED_TABLES[name]:
             raise DatasetError(

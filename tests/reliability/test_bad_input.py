@@ -102,8 +102,8 @@ FILE_LEVEL = {
     'missing tables.sql': (lambda d: (d / 'tables.sql').unlink(), 'tables.sql: file not found'),
     'broken tables.sql': (lambda d: (d / 'tables.sql').write_text(
         'create table users (user_id int, age varchar(5), country varchar(2));\n'
-        'create table user_interaction (event_id varchar(36), user_id int, event_type varchar(5), when timestamp);'),
-        'tables.sql, line 2: table user_interaction has columns event_id, user_id, event_type, when'),
+        'create table user_interaction (event_id varchar(36), user_id int, event_type varchar(5), seen timestamp);'),
+        'tables.sql, line 2: table user_interaction has columns event_id, user_id, event_type, seen'),
 }
 
 
