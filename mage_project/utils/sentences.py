@@ -82,13 +82,18 @@ def natural(items: list[str], noun: str, cap: int = LIST_CAP) -> str:
     return listing(items, noun, cap)
 
 
+def _leaders(table: pd.DataFrame, column: str) -> tuple[pd.DataFrame, int, pd.DataFrame]:
+    """The table by rank, its top count of ``column`` (0 when empty) and the rows that have it."""
+    ranked = table.sort_values('rank')
+    top = int(ranked[column].max()) if len(ranked) else 0
+    return ranked, top, ranked[ranked[column] == top]
+
+
 def answer_q1(orphans: pd.DataFrame) -> str:
     """orphan_events_by_type, ranked: the event types with the most orphan events."""
-    ranked = orphans.sort_values('rank')
-    top = int(ranked.orphan_events.max()) if len(ranked) else 0
+    ranked, top, leaders = _leaders(orphans, 'orphan_events')
     if top == 0:
         return 'No event carries a user_id that is missing from users.'
-    leaders = ranked[ranked.orphan_events == top]
     named = [f'{shown(r.event_type)} ({r.orphan_events} of {count(r.events, "event")})'
              for r in leaders.itertuples()]
     lead = 'Tied for most often' if len(leaders) > 1 else 'Most often'
@@ -99,11 +104,9 @@ def answer_q1(orphans: pd.DataFrame) -> str:
 
 def answer_q2(duplicates: pd.DataFrame) -> str:
     """duplicate_events_by_date, ranked: the date(s) with the most surplus copies."""
-    ranked = duplicates.sort_values('rank')
-    top = int(ranked.surplus_copies.max()) if len(ranked) else 0
+    ranked, top, leaders = _leaders(duplicates, 'surplus_copies')
     if top == 0:
         return 'No event row is an exact duplicate of another.'
-    leaders = ranked[ranked.surplus_copies == top]
     named = [f'{r.event_date} ({count(r.surplus_copies, "surplus copy", "surplus copies")}: '
              f'{count(r.event_rows, "row")} logged for {count(r.distinct_events, "distinct event")})'
              for r in leaders.itertuples()]
@@ -124,12 +127,10 @@ def _left_out(conflicts: Conflicts, of: str) -> str:
 
 def answer_q3(countries: pd.DataFrame, conflicts: Conflicts = Conflicts()) -> str:
     """visitors_by_country, ranked: the country with the most visitors, ties broken by events."""
-    ranked = countries.sort_values('rank')
-    top = int(ranked.visitors.max()) if len(ranked) else 0
+    ranked, top, leaders = _leaders(countries, 'visitors')
     left_out = _left_out(conflicts, f'{conflicts.visitors} of them visitors')
     if top == 0:
         return 'No known user has any event, so no country has visitors.' + left_out
-    leaders = ranked[ranked.visitors == top]
     first = leaders.iloc[0]
     if len(leaders) == 1:
         return (f'{shown(first.country)}, with {top} of {count(int(ranked.visitors.sum()), "visitor")} '
