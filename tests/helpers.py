@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 from tests.conftest import REPO
@@ -10,6 +11,19 @@ PUBLISHED = ('raw.users', 'raw.user_interaction', 'raw.rejected_rows', 'raw.adju
              'staging.stg_users', 'staging.stg_user_interaction', 'staging.user_activity',
              'analytics.orphan_events_by_type', 'analytics.duplicate_events_by_date',
              'analytics.visitors_by_country', 'analytics.valuable_users_by_age_group', 'analytics.answers')
+
+
+def wait_until(check, timeout: float, what: str, every: float = 0.2):
+    """Call ``check`` until it returns something truthy and return that; TimeoutError naming
+    ``what`` after ``timeout`` seconds. ``check`` may raise to stop waiting early."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f'{what}: not within {timeout:g}s')
+        time.sleep(every)
 
 
 def snapshot(database) -> dict[str, list]:

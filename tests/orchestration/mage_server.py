@@ -6,7 +6,6 @@ import os
 import signal
 import socket
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 from mage_ai.settings.server import OAUTH2_APPLICATION_CLIENT_ID
 
 from tests.conftest import MAGE, REPO
+from tests.helpers import wait_until
 
 # The editor's public API key, the same in every Mage install and sent by every browser client.
 API_KEY = OAUTH2_APPLICATION_CLIENT_ID
@@ -46,16 +46,18 @@ class MageServer:
         self.process = subprocess.Popen(
             self.command, cwd=self.repo, env=self.env,
             stdout=self.log_path.open('w'), stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def answers() -> bool:
             if self.process.poll() is not None:
                 raise RuntimeError(f'mage start exited {self.process.returncode}: {self.log()}')
             try:
                 with urllib.request.urlopen(f'{self.url}/api/status', timeout=2):
-                    return self
+                    return True
             except (urllib.error.URLError, ConnectionError, TimeoutError):
-                time.sleep(1)
-        raise TimeoutError(f'mage start did not answer within {timeout}s: {self.log()}')
+                return False
+
+        wait_until(answers, timeout, f'mage start answering at {self.url}', every=1)
+        return self
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -102,13 +104,11 @@ class MageServer:
                             {'pipeline_run': {'variables': {}}}, auth=False)['pipeline_run']
 
     def wait_for_run(self, run_id: int, timeout: float = 300) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def ended() -> dict | None:
             run = self.request('GET', f'pipeline_runs/{run_id}')['pipeline_run']
-            if run['status'] in ('completed', 'failed', 'cancelled'):
-                return run
-            time.sleep(1)
-        raise TimeoutError(f'pipeline run {run_id} did not end within {timeout}s')
+            return run if run['status'] in ('completed', 'failed', 'cancelled') else None
+
+        return wait_until(ended, timeout, f'pipeline run {run_id} ending', every=1)
 
     def block_runs(self, run_id: int) -> list[dict]:
         return self.request('GET', f'block_runs?pipeline_run_id={run_id}')['block_runs']

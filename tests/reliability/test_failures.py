@@ -10,7 +10,7 @@ import pytest
 
 from mage_project.utils import local_pg
 from tests.conftest import MAGE, PIPELINE, REPO, Database
-from tests.helpers import copy_project, output, snapshot
+from tests.helpers import copy_project, output, snapshot, wait_until
 from tests.orchestration.mage_server import free_port
 
 
@@ -60,10 +60,12 @@ def test_restart_in_mid_run_never_publishes_partial_tables(own_server, base_env,
     events.write_text(events.read_text() + "\n'NEW-1', 1, 'VIEW', '2019-07-04 10:00:00'")
     run = subprocess.Popen([str(MAGE), 'run', 'mage_project', PIPELINE, '--test'], cwd=repo, env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 120
-    while not database.rows("select count(*) from pg_stat_activity where wait_event = 'PgSleep'")[0][0]:
-        assert time.monotonic() < deadline and run.poll() is None, 'the run never reached the last SQL block'
-        time.sleep(0.2)
+
+    def sleeping() -> int:
+        assert run.poll() is None, 'the run ended before its last SQL block'
+        return database.rows("select count(*) from pg_stat_activity where wait_event = 'PgSleep'")[0][0]
+
+    wait_until(sleeping, 120, 'the run reaching its last SQL block')
     local_pg.stop(data_dir)
     local_pg.start(data_dir)
     text, _ = run.communicate(timeout=300)

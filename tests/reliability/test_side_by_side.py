@@ -12,7 +12,7 @@ from mage_project.utils.builds import PUBLISH_LOCK_KEY
 from mage_project.utils.generate import Plan, generate
 from mage_project.utils.traps import plant
 from tests.conftest import MAGE, PIPELINE, REPO
-from tests.helpers import EditorKernel, copy_project, output, published_tables, snapshot
+from tests.helpers import EditorKernel, copy_project, output, published_tables, snapshot, wait_until
 
 BUILD_BLOCKS = ('start_run', 'load_users', 'load_user_interaction', 'stg_users', 'stg_user_interaction', 'user_activity',
                 'orphan_events_by_type', 'duplicate_events_by_date', 'visitors_by_country',
@@ -74,13 +74,8 @@ def start(base_env, repo, extra=None, tmp_path=None, module=False):
 
 
 def wait_for(database, query, timeout=120):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        rows = database.rows(query)
-        if rows and rows[0][0]:
-            return rows[0][0]
-        time.sleep(0.2)
-    raise TimeoutError(query)
+    """The first value of ``query`` once it is truthy."""
+    return wait_until(lambda: (database.rows(query) or [(None,)])[0][0], timeout, query)
 
 
 def test_a_second_run_never_drops_a_build_whose_owner_connection_was_ended(base_env, database, tmp_path):
