@@ -1,4 +1,4 @@
-"""make bench EVENTS=N: the whole pipeline against two other ways of doing the same work.
+"""make bench EVENTS=N: the whole pipeline against three other ways of doing the same work.
 
     python bench/run.py --events 2000000
 
@@ -8,11 +8,13 @@ fresh database:
 - pipeline: `mage run mage_project event_analytics --test`, exactly as `make run`;
 - floor: psql \\copy of both files into the typed tables, then the pipeline's own SQL blocks as
   CREATE TABLE AS, in one psql session: the least work that gives the same tables;
+- minimal: the same \\copy, then the four questions as plain aggregate queries (no staging
+  tables): the least work that answers the questions at all;
 - to_sql: pandas read_csv + DataFrame.to_sql (what many take-home solutions do), then the same SQL;
   slow, so it runs on the first --tosql-events lines and its rate is compared per row.
 
 One line per way (seconds, rows per second, peak RSS of the client process), then
-`ratio_vs_floor=… peak_rss_mb=…`.
+`ratio_vs_minimal_floor=…` and `ratio_vs_floor=… peak_rss_mb=…`.
 """
 from __future__ import annotations
 
@@ -93,12 +95,31 @@ def psql_binary() -> str:
     return str(Path(pgserver.__file__).parent / 'pginstall' / 'bin' / 'psql')
 
 
-def floor(env: dict[str, str], data: Path) -> tuple[float, float]:
+# The minimal floor: the four questions as plain aggregate queries on the raw tables, no staging
+# tables, no ranks or flags. Not the pipeline's definitions in every detail (no conflict or label
+# handling): only a measure of the least work that answers the questions at all.
+MINIMAL_QUESTIONS = f"""
+select e.event_type, count(*) filter (where u.user_id is null) from {SCHEMA}.user_interaction as e
+left join (select distinct user_id from {SCHEMA}.users) as u on u.user_id = e.user_id group by e.event_type;
+select event_time::date, count(*) - count(distinct (event_id, user_id, event_type, event_time))
+from {SCHEMA}.user_interaction group by 1;
+select u.country, count(distinct e.user_id) from {SCHEMA}.users as u join {SCHEMA}.user_interaction as e
+on e.user_id = u.user_id group by u.country;
+with d as (select distinct * from {SCHEMA}.user_interaction),
+p as (select user_id from d group by user_id having count(*) filter (where event_type = 'VIEW') >= 5
+      and count(*) filter (where event_type = 'CLICK') >= 10)
+select u.age, count(*) from {SCHEMA}.users as u join p on p.user_id = u.user_id group by u.age;
+"""
+
+
+def floor(env: dict[str, str], data: Path, questions: str | None = None) -> tuple[float, float]:
+    """psql \\copy of both files into the typed tables, then the pipeline's SQL blocks (or, for the
+    minimal floor, ``questions``), in one psql session."""
     copy = "\\copy " + SCHEMA + ".{table} from program 'sed \"s/, /,/g\" {path}' with (format csv, quote '''')\n"
     script = (raw_tables_sql(data)
               + copy.format(table='users', path=data / 'users.csv')
               + copy.format(table='user_interaction', path=data / 'user_interaction.csv')
-              + analytics_sql())
+              + (questions if questions is not None else analytics_sql()))
     command = [psql_binary(), '-v', 'ON_ERROR_STOP=1', '-q', '-h', env['POSTGRES_HOST'], '-p',
                env.get('POSTGRES_PORT', '5432'), '-U', env['POSTGRES_USER'], '-d', env['POSTGRES_DB']]
     seconds, rss, _ = timed(command, dict(os.environ, PGPASSWORD=env.get('POSTGRES_PASSWORD', '')), stdin=script)
@@ -167,6 +188,8 @@ def main() -> None:
 
     f_seconds, f_rss = floor(fresh_database(env, 'bench_floor'), data)
     print(line('floor', total, f_seconds, f_rss), flush=True)
+    m_seconds, m_rss = floor(fresh_database(env, 'bench_minimal'), data, MINIMAL_QUESTIONS)
+    print(line('minimal', total, m_seconds, m_rss, '  (copy + four plain aggregate queries)'), flush=True)
 
     if not args.skip_tosql:
         n = min(args.tosql_events, total)
@@ -175,6 +198,7 @@ def main() -> None:
         print(line('to_sql', n, t_seconds, t_rss, note), flush=True)
         speedup = (total / p_seconds) / (n / t_seconds)
         print(f'speedup_vs_to_sql_per_row={speedup:.1f}')
+    print(f'ratio_vs_minimal_floor={p_seconds / m_seconds:.2f}')
     print(f'ratio_vs_floor={p_seconds / f_seconds:.2f} peak_rss_mb={p_rss:.0f}')
 
 

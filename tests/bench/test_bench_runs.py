@@ -17,7 +17,8 @@ def test_bench_prints_a_line_per_way_and_the_ratio(postgres_server, tmp_path):
                             timeout=600)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     lines = result.stdout.splitlines()
-    for way in ('pipeline', 'floor', 'to_sql'):
+    for way in ('pipeline', 'floor', 'minimal', 'to_sql'):
         assert any(re.match(rf'{way}\s+events=\d+\s+seconds=\s*[\d.]+\s+rows_per_s=\s*\d+\s+peak_rss_mb=', line)
                    for line in lines), f'no {way} line in:\n{result.stdout}'
+    assert re.fullmatch(r'ratio_vs_minimal_floor=[\d.]+', lines[-2])
     assert re.fullmatch(r'ratio_vs_floor=[\d.]+ peak_rss_mb=\d+', lines[-1])
