@@ -12,8 +12,9 @@ from tests.conftest import PIPELINE, REPO
 
 # An absolute path under a folder that belongs to one machine or session.
 MACHINE_PATH = re.compile(r'(?<![\w.])/(tmp|root|home|work|var/folders|Users)/[\w.-]+')
-# Paths inside containers are the same everywhere: the compose mount point.
-CONTAINER_PATHS = {'/home/src'}
+# Paths inside containers are the same everywhere: the compose mount point. (Paths in this file are
+# spelled in pieces, so the file does not itself hold what it looks for.)
+CONTAINER_PATHS = {'/'.join(('', 'home', 'src'))}
 
 
 def tracked_text_files() -> list[Path]:
@@ -26,13 +27,14 @@ def machine_paths(text: str) -> list[str]:
 
 
 def test_the_machine_path_check_finds_one():
-    assert machine_paths('variables_dir: /tmp/localpt/test_x/mage_data') == ['/tmp/localpt']
-    assert machine_paths('volumes: [.:/home/src]') == [] and machine_paths('see ./tmp/x or a/work/b') == []
+    tmp, home = '/' + 'tmp', '/' + 'home'
+    assert machine_paths(f'variables_dir: {tmp}/localpt/test_x/mage_data') == [f'{tmp}/localpt']
+    assert machine_paths(f'volumes: [.:{home}/src]') == [] and machine_paths('see ./tmp/x or a/work/b') == []
 
 
 def test_no_tracked_file_holds_an_absolute_machine_path():
     found = {str(path.relative_to(REPO)): hits for path in tracked_text_files()
-             if path.name != 'test_repository.py' and (hits := machine_paths(path.read_text(errors='ignore')))}
+             if (hits := machine_paths(path.read_text(errors='ignore')))}
     assert not found, f'machine paths in tracked files (Mage or a test run wrote them?): {found}'
 
 
