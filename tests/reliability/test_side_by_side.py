@@ -121,7 +121,7 @@ def test_a_reader_in_an_open_transaction_makes_the_publish_fail_clearly_without_
     watcher.start()
     try:
         started = time.monotonic()
-        process = run_pipeline(REPO / 'dataset', {'PUBLISH_WAIT_SECONDS': '4'}, check=False)
+        process = run_pipeline(REPO / 'dataset', {'PUBLISH_WAIT_SECONDS': '6'}, check=False)
         seconds = time.monotonic() - started
     finally:
         done.set()
@@ -131,11 +131,11 @@ def test_a_reader_in_an_open_transaction_makes_the_publish_fail_clearly_without_
         reader.close()
     text = ' '.join(output(process).split())
     assert process.returncode != 0
-    assert 'not published: the published views stayed locked for 4s (PUBLISH_WAIT_SECONDS)' in text
+    assert 'not published: the published views stayed locked for 6s (PUBLISH_WAIT_SECONDS)' in text
     assert re.search(rf'backend {pid} \(database {database.env["POSTGRES_DB"]}, user \w+, application '
                      r'analyst_notebook, idle in transaction since [0-9-]+ [0-9:]+', text), text[-2000:]
     assert seconds < 60
-    assert latencies and max(latencies) < 2.5, f'a reader waited {max(latencies):.1f}s'
+    assert latencies and max(latencies) < 3, f'a reader (behind a 6 s publish attempt) waited {max(latencies):.1f}s'
     assert snapshot(database) == before
     run_pipeline(REPO / 'dataset')  # with the reader gone, the next run publishes
 
