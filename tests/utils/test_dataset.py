@@ -225,26 +225,22 @@ def test_old_mac_cr_line_endings_are_lines(tmp_path, block_bytes):
     assert numbered == [(1, 'a'), (2, 'bb'), (3, ''), (4, 'ccc')]
 
 
-@pytest.mark.parametrize('written, loaded', [
-    ('2019-05-05T14:05:20', '2019-05-05T14:05:20'),
-    ('2019-05-05 14:05:20.123456', '2019-05-05 14:05:20.123456'),
-    ('2019-05-05T14:05', '2019-05-05T14:05'),
+@pytest.mark.parametrize('written, loaded, noted', [
+    # what Postgres keeps as written
+    ('2019-05-05T14:05:20', '2019-05-05T14:05:20', False),
+    ('2019-05-05 14:05:20.123456', '2019-05-05 14:05:20.123456', False),
+    ('2019-05-05T14:05', '2019-05-05T14:05', False),
+    # a UTC offset, which timestamp without time zone would drop: converted to UTC and noted
+    ('2019-05-05T14:05:20Z', '2019-05-05 14:05:20', True),
+    ('2019-05-05 14:05:20+02:00', '2019-05-05 12:05:20', True),
+    ('2019-05-05T01:05:20.5-0130', '2019-05-05 02:35:20.500000', True),
 ])
-def test_iso_timestamps_that_postgres_keeps_load_as_written(tmp_path, tables, written, loaded):
-    rows, rejected, adjusted = read_with_notes(tmp_path, tables, f"'A1', 3, 'VIEW', '{written}'".encode())
-    assert rows == [f'A1\t3\tVIEW\t{loaded}\n'] and rejected == [] and adjusted == []
-
-
-@pytest.mark.parametrize('written, utc', [
-    ('2019-05-05T14:05:20Z', '2019-05-05 14:05:20'),
-    ('2019-05-05 14:05:20+02:00', '2019-05-05 12:05:20'),
-    ('2019-05-05T01:05:20.5-0130', '2019-05-05 02:35:20.500000'),
-])
-def test_a_utc_offset_is_converted_to_utc_and_noted(tmp_path, tables, written, utc):
+def test_iso_timestamps_load_and_offsets_become_utc(tmp_path, tables, written, loaded, noted):
     rows, rejected, adjusted = read_with_notes(tmp_path, tables, f"{GOOD}\n'A1', 3, 'VIEW', '{written}'".encode())
-    assert rows[1] == f'A1\t3\tVIEW\t{utc}\n' and rejected == []
-    assert [(a.line_number, a.column, a.raw_value, a.loaded_value) for a in adjusted] == [(2, 'event_time', written, utc)]
-    assert 'converted to UTC' in adjusted[0].reason
+    assert rows[1] == f'A1\t3\tVIEW\t{loaded}\n' and rejected == []
+    expected = [(2, 'event_time', written, loaded)] if noted else []
+    assert [(a.line_number, a.column, a.raw_value, a.loaded_value) for a in adjusted] == expected
+    assert all('converted to UTC' in a.reason for a in adjusted)
 
 
 @pytest.mark.parametrize('written, reason', [
