@@ -56,7 +56,7 @@ run: venv
 
 # Lint: Python with ruff (pyflakes errors, syntax, import order), the SQL blocks with sqlfluff
 # (.sqlfluff). The tests run both.
-RUFF_ARGS := check --select F,E9,I --line-length 120 --exclude mage_project/charts mage_project bench tests
+RUFF_ARGS := check --no-cache --select F,E9,I --line-length 120 --exclude mage_project/charts mage_project bench tests
 lint: tools
 	.venv-tools/bin/ruff $(RUFF_ARGS)
 	.venv-tools/bin/sqlfluff lint mage_project/transformers
