@@ -101,11 +101,12 @@ def psql_binary() -> str:
 MINIMAL_QUESTIONS = f"""
 select e.event_type, count(*) filter (where u.user_id is null) from {SCHEMA}.user_interaction as e
 left join (select distinct user_id from {SCHEMA}.users) as u on u.user_id = e.user_id group by e.event_type;
-select event_time::date, count(*) - count(distinct (event_id, user_id, event_type, event_time))
-from {SCHEMA}.user_interaction group by 1;
-select u.country, count(distinct e.user_id) from {SCHEMA}.users as u join {SCHEMA}.user_interaction as e
-on e.user_id = u.user_id group by u.country;
-with d as (select distinct * from {SCHEMA}.user_interaction),
+select event_date, sum(copies - 1) from (
+    select event_time::date as event_date, count(*) as copies from {SCHEMA}.user_interaction
+    group by event_id, user_id, event_type, event_time) as rows_ group by event_date;
+select u.country, count(*) from {SCHEMA}.users as u
+where exists (select from {SCHEMA}.user_interaction as e where e.user_id = u.user_id) group by u.country;
+with d as (select user_id, event_type from {SCHEMA}.user_interaction group by event_id, user_id, event_type, event_time),
 p as (select user_id from d group by user_id having count(*) filter (where event_type = 'VIEW') >= 5
       and count(*) filter (where event_type = 'CLICK') >= 10)
 select u.age, count(*) from {SCHEMA}.users as u join p on p.user_id = u.user_id group by u.age;
