@@ -15,8 +15,8 @@ PUBLISH_WAIT_SECONDS, so a reader is never queued behind the publish for longer 
 Liveness without locks: a run keeps one idle "owner" connection whose application_name names its
 run. A build is abandoned, and dropped by a later run's cleanup, only when no such backend is
 left and its heartbeat (updated by every Python block) is older than BUILD_ABANDON_SECONDS.
-Builds that were published and then superseded are dropped once nothing outside them depends on
-them; objects of others are never dropped.
+Builds that were published and then superseded are dropped once their run has ended (no owner
+backend) and nothing outside them depends on them; objects of others are never dropped.
 """
 from __future__ import annotations
 
@@ -165,7 +165,7 @@ def begin(run_id: str, dataset_dir: str, settings: Optional[ConnectionSettings],
         ensure_audit(conn)
     if previous and previous != run_id:  # a new run in a long-lived process (the editor's kernel)
         _release_owner()
-        _drop_build(settings, previous, 'replaced', only_if='building')
+        _drop_build(settings, previous, 'replaced', only_if=('building', 'superseded'))
     cleanup(settings, abandon_seconds)
     with db.transaction(settings) as conn, conn.cursor() as cursor:
         cursor.execute(sql.SQL('create schema {}').format(sql.Identifier(build.schema)))
@@ -190,7 +190,9 @@ def ensure_owned(settings: Optional[ConnectionSettings] = None) -> Build:
             'exists (select from pg_namespace where nspname = build_schema)').format(sql.Identifier(AUDIT)),
             (build.run_id,))
         row = cursor.fetchone()
-    if row is None or row[0] not in ('building', 'published') or not row[1]:
+    # A run that has published may still write its report, whether or not a later run has
+    # superseded it since: its build stays while its owner connection lives.
+    if row is None or row[0] not in ('building', 'published', 'superseded') or not row[1]:
         state = 'unregistered' if row is None else (row[0] if row[1] else f'{row[0]}, schema gone')
         raise BuildError(f'run {build.run_id}: its build {build.schema} is no longer usable ({state}); '
                          'the run stops. Start a new run with start_run.')
@@ -230,15 +232,15 @@ def foreign_dependents(cursor, schema: str, names: Optional[list[str]] = None,
                   if dependent_schema != schema and (dependent_schema, name) not in ours)
 
 
-def _drop_build(settings, run_id: str, status: str, only_if: Optional[str] = None) -> bool:
-    """Drop one registered build schema (if its status is ``only_if``, when given), unless
+def _drop_build(settings, run_id: str, status: str, only_if: tuple[str, ...] = ()) -> bool:
+    """Drop one registered build schema (if its status is one of ``only_if``, when given), unless
     others' objects depend on it or a reader holds it (then it stays for a later cleanup).
     Returns whether it was dropped."""
     with db.transaction(settings) as conn, conn.cursor() as cursor:
         cursor.execute(sql.SQL('select build_schema, status from {}.pipeline_runs where run_id = %s '
                                'and dropped_at is null for update').format(sql.Identifier(AUDIT)), (run_id,))
         row = cursor.fetchone()
-        if row is None or (only_if and row[1] != only_if):
+        if row is None or (only_if and row[1] not in only_if):
             return False
         schema = row[0]
         dependents = foreign_dependents(cursor, schema)
@@ -263,19 +265,20 @@ def _drop_build(settings, run_id: str, status: str, only_if: Optional[str] = Non
 
 
 def cleanup(settings: Optional[ConnectionSettings], abandon_seconds: Optional[float]) -> list[str]:
-    """Drop superseded builds and abandoned ones (no owner backend and no heartbeat for
-    ``abandon_seconds``; None: none counts as abandoned); a live run's build is never touched.
-    Returns the run ids dropped."""
+    """Drop the builds of runs that have ended: superseded ones whose run has no owner backend
+    left, and abandoned ones (no owner backend and no heartbeat for ``abandon_seconds``; None: none
+    counts as abandoned). A live run's build is never touched. Returns the run ids dropped."""
     with db.transaction(settings) as conn, conn.cursor() as cursor:
         cursor.execute(sql.SQL(
             "select run_id, case when status = 'building' then 'abandoned' else status end "
             'from {audit}.pipeline_runs as r '
-            'where dropped_at is null and (status = %s or (status = %s and %s::float is not null '
-            '  and heartbeat_at < now() - make_interval(secs => %s::float) '
+            'where dropped_at is null '
             '  and not exists (select from pg_stat_activity as a where a.datname = current_database() '
-            '                  and a.application_name = %s || r.run_id)))'
+            '                  and a.application_name = %s || r.run_id) '
+            '  and (status = %s or (status = %s and %s::float is not null '
+            '       and heartbeat_at < now() - make_interval(secs => %s::float))) '
             'order by started_at').format(audit=sql.Identifier(AUDIT)),
-            ('superseded', 'building', abandon_seconds, abandon_seconds, owner_application('')))
+            (owner_application(''), 'superseded', 'building', abandon_seconds, abandon_seconds))
         candidates = cursor.fetchall()
     return [run_id for run_id, status in candidates if _drop_build(settings, run_id, status)]
 
@@ -395,7 +398,9 @@ def _publish_once(conn, build: Build, reader_roles: Iterable[str]) -> bool:
 def publish(build: Build, reader_roles: Iterable[str], wait_seconds: float,
             settings: Optional[ConnectionSettings] = None) -> None:
     """Repoint the published views at ``build``: one transaction, locks taken with a one-second
-    lock_timeout and retried with backoff up to ``wait_seconds``; then drop superseded builds."""
+    lock_timeout and retried with backoff up to ``wait_seconds``; then drop the superseded builds of
+    runs that have ended. This run keeps its owner connection until its process ends or starts a
+    new run, so its own build stays for the blocks after this one."""
     deadline = time.monotonic() + wait_seconds
     delay = 0.25
     while True:
@@ -411,7 +416,6 @@ def publish(build: Build, reader_roles: Iterable[str], wait_seconds: float,
                     + describe_blockers(settings, list(PUBLISHED)) + '.') from None
             time.sleep(delay)
             delay = min(delay * 2, 4.0)
-    _release_owner()
     try:
         cleanup(settings, None)
     except psycopg2.Error as error:  # the run is published; a leftover build waits for the next run

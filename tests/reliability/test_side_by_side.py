@@ -8,11 +8,20 @@ import sys
 import threading
 import time
 
+import psycopg2
+
 from mage_project.utils.builds import PUBLISH_LOCK_KEY
 from mage_project.utils.generate import Plan, generate
 from mage_project.utils.traps import plant
 from tests.conftest import MAGE, PIPELINE, REPO
-from tests.helpers import EditorKernel, copy_project, output, published_tables, snapshot, wait_until
+from tests.helpers import (
+    EditorKernel,
+    copy_project,
+    output,
+    published_tables,
+    snapshot,
+    wait_until,
+)
 
 BUILD_BLOCKS = ('start_run', 'load_users', 'load_user_interaction', 'stg_users', 'stg_user_interaction', 'user_activity',
                 'orphan_events_by_type', 'duplicate_events_by_date', 'visitors_by_country',
@@ -74,8 +83,14 @@ def start(base_env, repo, extra=None, tmp_path=None, module=False):
 
 
 def wait_for(database, query, timeout=120):
-    """The first value of ``query`` once it is truthy."""
-    return wait_until(lambda: (database.rows(query) or [(None,)])[0][0], timeout, query)
+    """The first value of ``query`` once it is truthy (a table it reads may not exist yet)."""
+    def value():
+        try:
+            return (database.rows(query) or [(None,)])[0][0]
+        except psycopg2.errors.UndefinedTable:
+            return None
+
+    return wait_until(value, timeout, query)
 
 
 def test_a_second_run_never_drops_a_build_whose_owner_connection_was_ended(base_env, database, tmp_path):
@@ -199,3 +214,17 @@ def test_two_make_runs_at_once_each_print_their_own_answers(base_env, database, 
     run_ids = [re.search(r'^run (\w+) of event_analytics', text, re.M)[1] for text in outputs]
     assert sorted(runs(database)) == sorted(run_ids)
 
+
+
+def test_a_run_superseded_right_after_publishing_still_writes_its_report(base_env, database, tmp_path):
+    repo = copy_project(tmp_path / 'slow_report')
+    block = repo / 'mage_project' / 'data_exporters' / 'export_answers_report.py'
+    block.write_text(block.read_text().replace('    path = write_report(', '    import time\n    time.sleep(8)\n'
+                                                                       '    path = write_report('))
+    first = start(base_env, repo, tmp_path=tmp_path)
+    wait_for(database, "select count(*) from audit.pipeline_runs where status = 'published'")
+    second = start(base_env, REPO, tmp_path=tmp_path)  # publishes while the first writes its report
+    outputs = [run.communicate(timeout=600)[0] for run in (second, first)]
+    assert [second.returncode, first.returncode] == [0, 0], [o[-3000:] for o in outputs]
+    assert 'report written to' in outputs[1]
+    assert sorted(runs(database).values()) == ['published', 'superseded']
