@@ -19,21 +19,21 @@ QUESTION_TABLES = ('orphan_events_by_type', 'duplicate_events_by_date', 'visitor
 def build_answers() -> pd.DataFrame:
     """Read this run's question tables and the users with conflicting lines (user_activity) from
     its build schema, write the build's answers table and return it."""
-    analytics = staging = sql.Identifier(builds.ensure_owned().schema)
+    build = sql.Identifier(builds.ensure_owned().schema)
     with db.transaction() as conn:
-        tables = {name: db.fetch_frame(conn, sql.SQL('select * from {}.{}').format(analytics, sql.Identifier(name)))
+        tables = {name: db.fetch_frame(conn, sql.SQL('select * from {}.{}').format(build, sql.Identifier(name)))
                   for name in QUESTION_TABLES}
         with conn.cursor() as cursor:
             cursor.execute(sql.SQL(
                 'select count(*), count(*) filter (where is_visitor), count(*) filter (where is_valuable) '
-                'from {}.user_activity where has_conflicting_rows').format(staging))
+                'from {}.user_activity where has_conflicting_rows').format(build))
             conflicts = Conflicts(*cursor.fetchone())
         answers = answers_frame(tables, conflicts)
         with conn.cursor() as cursor:
-            cursor.execute(sql.SQL('drop table if exists {}.answers').format(analytics))
+            cursor.execute(sql.SQL('drop table if exists {}.answers').format(build))
             cursor.execute(sql.SQL('create table {}.answers (question_id text primary key, question text not null, '
-                                   'answer text not null, definition text not null)').format(analytics))
-            cursor.executemany(sql.SQL('insert into {}.answers values (%s, %s, %s, %s)').format(analytics),
+                                   'answer text not null, definition text not null)').format(build))
+            cursor.executemany(sql.SQL('insert into {}.answers values (%s, %s, %s, %s)').format(build),
                                answers[['question_id', 'question', 'answer', 'definition']].values.tolist())
     return answers
 

@@ -342,7 +342,8 @@ def _publish_once(conn, build: Build, reader_roles: Iterable[str]) -> bool:
             return False
         if row is None or row[0] != 'building':
             raise BuildError(f'run {build.run_id} cannot publish: its build is {row[0] if row else "unregistered"}')
-        existing = [(layer, name) for layer, name in ours if _relkind(cursor, layer, name)]
+        kinds = {(layer, name): _relkind(cursor, layer, name) for layer, name in ours}
+        existing = [relation for relation in ours if kinds[relation]]
         if existing:  # one statement, so readers wait at most one lock timeout behind it
             cursor.execute(sql.SQL('lock table {} in access exclusive mode').format(sql.SQL(', ').join(
                 sql.Identifier(layer, name) for layer, name in existing)))
@@ -350,7 +351,7 @@ def _publish_once(conn, build: Build, reader_roles: Iterable[str]) -> bool:
         # an object of someone else.
         plan, refusals = [], []
         for layer, name in ours:
-            kind = _relkind(cursor, layer, name)
+            kind = kinds[layer, name]
             new = _columns(cursor, build.schema, name)
             if not new:
                 raise BuildError(f'run {build.run_id}: {build.schema}.{name} is missing; nothing to publish')

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from psycopg2 import sql
 
-# (layer, table, primary key, whether the table carries a rank column)
+# (layer it is published in, table, primary key, whether the table carries a rank column); every
+# table is in the run's one build schema until it is published.
 TABLES = (
     ('staging', 'stg_users', 'user_id', False),
     ('staging', 'user_activity', 'user_id', False),
@@ -19,14 +20,14 @@ TABLES = (
 _TOTALS = """
 select
     raw_events, staging.rows,
-    staging.orphans, (select coalesce(sum(orphan_events), 0) from {analytics}.orphan_events_by_type),
-    staging.copies, (select coalesce(sum(surplus_copies), 0) from {analytics}.duplicate_events_by_date),
-    (select coalesce(sum(lines_read), 0) from {raw}.load_audit),
-    raw_events + (select count(*) from {raw}.users) + (select count(*) from {raw}.rejected_rows)
-from (select count(*) as raw_events from {raw}.user_interaction) as raw,
+    staging.orphans, (select coalesce(sum(orphan_events), 0) from {build}.orphan_events_by_type),
+    staging.copies, (select coalesce(sum(surplus_copies), 0) from {build}.duplicate_events_by_date),
+    (select coalesce(sum(lines_read), 0) from {build}.load_audit),
+    raw_events + (select count(*) from {build}.users) + (select count(*) from {build}.rejected_rows)
+from (select count(*) as raw_events from {build}.user_interaction) as raw,
      (select count(*) as rows, count(*) filter (where is_orphan) as orphans,
              count(*) filter (where is_duplicate_copy) as copies
-      from {staging}.stg_user_interaction) as staging
+      from {build}.stg_user_interaction) as staging
 """
 _TOTAL_CHECKS = (
     'every raw event row reaches staging',
@@ -40,11 +41,10 @@ def failed_contracts(conn, build_schema: str) -> list[str]:
     """Every broken contract of the build in ``build_schema``, as a sentence; empty when the
     build may be published."""
     failures = []
-    # Every layer's tables are in the one build schema.
-    schemas = dict.fromkeys(('raw', 'staging', 'analytics'), sql.Identifier(build_schema))
+    build = sql.Identifier(build_schema)
     with conn.cursor() as cursor:
         for layer, table, key, ranked in TABLES:
-            name = sql.SQL('{}.{}').format(schemas[layer], sql.Identifier(table))
+            name = sql.SQL('{}.{}').format(build, sql.Identifier(table))
             cursor.execute(sql.SQL(
                 'select count(*), count(distinct {key}), count({key}) from {name}'
             ).format(key=sql.Identifier(key), name=name))
@@ -59,7 +59,7 @@ def failed_contracts(conn, build_schema: str) -> list[str]:
                 nulls, distinct_ranks, low, high = cursor.fetchone()
                 if nulls or distinct_ranks != rows or low != 1 or high != rows:
                     failures.append(f'{layer}.{table}.rank must run 1..{rows} without gaps or ties')
-        cursor.execute(sql.SQL(_TOTALS).format(**schemas))
+        cursor.execute(sql.SQL(_TOTALS).format(build=build))
         totals = cursor.fetchone()
         for description, expected, actual in zip(_TOTAL_CHECKS, totals[0::2], totals[1::2]):
             if expected != actual:
@@ -67,7 +67,7 @@ def failed_contracts(conn, build_schema: str) -> list[str]:
         cursor.execute(sql.SQL(
             "select string_agg(question_id, ',' order by question_id), "
             "count(*) filter (where answer is null or answer = '') from {}.answers"
-        ).format(schemas['analytics']))
+        ).format(build))
         ids, empty = cursor.fetchone()
         if ids != 'q1,q2,q3,q4' or empty:
             failures.append(f'analytics.answers must answer q1..q4: has {ids}, {empty} empty')
