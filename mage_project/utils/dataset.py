@@ -20,9 +20,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator, Optional
 
-import sqlglot
-from sqlglot import exp
-from sqlglot.tokens import TokenType
+# Only the standard library at import time: Spark executors import this module for the careful
+# path of the Spark loader (spark_load.py) and need nothing else installed. sqlglot, for the DDL,
+# is imported where the DDL is parsed.
 
 # The contract with tables.sql: which tables and columns the pipeline expects, in file order.
 # Identifiers come from here, never from the file; the file only contributes the column types.
@@ -169,9 +169,12 @@ def _column(name: str, type_text: str, where: str) -> Column:
     return Column(name, 'varchar', length, _varchar_check(length))
 
 
-def _statements(path: Path, text: str) -> list[tuple[int, 'exp.Expression']]:
+def _statements(path: Path, text: str) -> list[tuple[int, object]]:
     """(line, statement) for every statement of ``text``, parsed by sqlglot as Postgres; a syntax
     error is a DatasetError naming the file, line and column."""
+    import sqlglot
+    from sqlglot.tokens import TokenType
+
     dialect = sqlglot.Dialect.get_or_raise('postgres')
     try:
         tokens = dialect.tokenize(text)
@@ -196,8 +199,15 @@ def parse_ddl(path: Path) -> dict[str, Table]:
     from the file is ever executed."""
     if not path.is_file():
         raise DatasetError(f'{path}: file not found (the DDL of the raw tables)')
+    return parse_ddl_text(path, path.read_text(encoding='utf-8-sig'))
+
+
+def parse_ddl_text(path, text: str) -> dict[str, Table]:
+    """parse_ddl on the text of ``path`` (a local path or a URI, for messages)."""
+    from sqlglot import exp
+
     tables: dict[str, Table] = {}
-    for line, statement in _statements(path, path.read_text(encoding='utf-8-sig')):
+    for line, statement in _statements(path, text):
         where = f'{path}, line {line}'
         if not (isinstance(statement, exp.Create) and statement.kind == 'TABLE'
                 and isinstance(statement.this, exp.Schema)):
@@ -244,23 +254,26 @@ class _BadLine(str):
     problem: str
 
 
+def decode_line(raw: bytes) -> str:
+    """One line's text (without its line break); a line that is not valid UTF-8 becomes a
+    _BadLine, its bad bytes shown as backslash escapes."""
+    try:
+        return raw.decode('utf-8')
+    except UnicodeDecodeError as error:
+        bad = _BadLine(raw.decode('utf-8', errors='backslashreplace'))
+        bad.problem = (f'not valid UTF-8: byte 0x{raw[error.start:error.start + 1].hex()} '
+                       f'at byte {error.start + 1}')
+        return bad
+
+
 def _decode_lines(block: bytes) -> list[str]:
     """The lines of ``block``, which ends with a newline (or is the file's last line)."""
     try:
         text = block.decode('utf-8').replace('\r\n', '\n')
         return (text[:-1] if text.endswith('\n') else text).split('\n')
     except UnicodeDecodeError:
-        lines: list[str] = []
-        for raw in (block[:-1] if block.endswith(b'\n') else block).split(b'\n'):
-            raw = raw[:-1] if raw.endswith(b'\r') else raw
-            try:
-                lines.append(raw.decode('utf-8'))
-            except UnicodeDecodeError as error:
-                bad = _BadLine(raw.decode('utf-8', errors='backslashreplace'))
-                bad.problem = (f'not valid UTF-8: byte 0x{raw[error.start:error.start + 1].hex()} '
-                               f'at byte {error.start + 1}')
-                lines.append(bad)
-        return lines
+        return [decode_line(raw[:-1] if raw.endswith(b'\r') else raw)
+                for raw in (block[:-1] if block.endswith(b'\n') else block).split(b'\n')]
 
 
 GZIP_MAGIC = b'\x1f\x8b'
@@ -296,6 +309,12 @@ def open_bytes(path: Path) -> Iterator[BinaryIO]:
         handle.close()
 
 
+def is_cr_only(head: bytes) -> bool:
+    """Whether a file whose first bytes (after any BOM, up to a block and a BOM's length) are
+    ``head`` has old Mac CR-only line endings: CRs and no LF at all."""
+    return b'\n' not in head and b'\r' in head[:-1]
+
+
 def iter_line_blocks(path: Path, block_bytes: int = BLOCK_BYTES) -> Iterator[tuple[int, list[str]]]:
     """(number of the first line, lines) for consecutive blocks of about ``block_bytes``, so the
     caller loops over decoded text in bulk instead of reading line by line. Lines end with LF or
@@ -310,7 +329,7 @@ def iter_line_blocks(path: Path, block_bytes: int = BLOCK_BYTES) -> Iterator[tup
             chunk = handle.read(block_bytes if cr_only is not None else max(block_bytes, SNIFF_BYTES))
             if cr_only is None:
                 head = rest + chunk
-                cr_only = b'\n' not in head and b'\r' in head[:-1]
+                cr_only = is_cr_only(head)
             if cr_only:
                 chunk = chunk.replace(b'\r', b'\n')
                 rest = rest.replace(b'\r', b'\n')
@@ -343,8 +362,8 @@ def copy_escape(value: str) -> str:
     return value
 
 
-def validate_fields(table: Table, fields: list[str], notes: Optional[list] = None) -> str:
-    """One COPY text line for a parsed row, or ValueError with the reason it cannot load. Values
+def checked_values(table: Table, fields: list[str], notes: Optional[list] = None) -> list[str]:
+    """The values to load for a parsed row, or ValueError with the reason it cannot load. Values
     that load differently from how they are written add (column, written, loaded, why) to
     ``notes``."""
     if len(fields) != len(table.columns):
@@ -360,8 +379,8 @@ def validate_fields(table: Table, fields: list[str], notes: Optional[list] = Non
             raise ValueError(f'{column.name} {error}') from None
         if notes is not None and isinstance(checked, Adjusted):
             notes.append((column.name, value, str(checked), checked.note))
-        values.append(copy_escape(checked))
-    return '\t'.join(values) + '\n'
+        values.append(str(checked))
+    return values
 
 
 def _looks_like_header(table: Table, fields: Optional[list[str]]) -> bool:
@@ -370,6 +389,12 @@ def _looks_like_header(table: Table, fields: Optional[list[str]]) -> bool:
 
 def parse_line(table: Table, number: int, text: str, notes: Optional[list] = None) -> str:
     """The careful path for one line: a COPY line, or ValueError with the reason it is rejected."""
+    return '\t'.join(copy_escape(value) for value in parse_values(table, number, text, notes)) + '\n'
+
+
+def parse_values(table: Table, number: int, text: str, notes: Optional[list] = None) -> list[str]:
+    """The careful path for one line: the values to load, or ValueError with the reason it is
+    rejected."""
     problem = getattr(text, 'problem', None)
     if problem:
         raise ValueError(problem)
@@ -380,7 +405,7 @@ def parse_line(table: Table, number: int, text: str, notes: Optional[list] = Non
     except csv.Error as error:
         raise ValueError(f'not valid CSV in the take-home dialect: {error}') from None
     try:
-        return validate_fields(table, fields, notes)
+        return checked_values(table, fields, notes)
     except ValueError:
         if number == 1 and _looks_like_header(table, fields):
             raise ValueError('header line (column names), not data') from None
@@ -497,3 +522,24 @@ def check_input_files(folder: Path) -> dict[str, Table]:
         if len(head) < 64 and not head.replace(UTF8_BOM, b'').strip():
             raise DatasetError(f'{path}: file is empty; refusing to replace the tables with nothing')
     return tables
+
+
+def careful_line(table: Table, number: int, raw: bytes, cr_only: bool) -> tuple:
+    """The careful path for one line as the Spark loader hands it over: its raw bytes as split at
+    the file's line separator (LF, or CR for CR-only files). Returns (values to load, or None;
+    rejection reason, or None; the reason's kind; the line's text; adjustments as (column, written,
+    loaded, why)) exactly as iter_copy_lines would decide for that line."""
+    if not cr_only and raw.endswith(b'\r'):
+        raw = raw[:-1]
+    if number == 1 and raw.startswith(UTF8_BOM):
+        raw = raw[len(UTF8_BOM):]
+    text = decode_line(raw)
+    notes: list = []
+    try:
+        values = parse_values(table, number, text, notes)
+    except ValueError as error:
+        return None, str(error), reason_kind(str(error)), str(text), []
+    # Spark casts timestamps from one spelling; the moment is the one Postgres would read.
+    values = [datetime.fromisoformat(value).isoformat(sep=' ') if column.base == 'timestamp' else value
+              for column, value in zip(table.columns, values)]
+    return values, None, None, str(text), notes
