@@ -15,8 +15,9 @@ users as (
 numbered as (
     select
         events.*,
+        -- the order within identical rows does not matter; Spark needs one to number them
         row_number() over (
-            partition by event_id, user_id, event_type, event_time
+            partition by event_id, user_id, event_type, event_time order by event_id
         ) as copy_number
     from events
 ),

@@ -23,7 +23,7 @@ collapsed as (
     select
         user_id,
         count(*) as source_rows,
-        count(distinct (age, country)) > 1 as has_conflicting_rows,
+        min(age) <> max(age) or min(country) <> max(country) as has_conflicting_rows,
         min(age) as age,
         min(country) as country
     from users

@@ -17,16 +17,15 @@ QUESTION_TABLES = ('orphan_events_by_type', 'duplicate_events_by_date', 'visitor
 
 
 def build_answers() -> pd.DataFrame:
-    """Read this run's question tables and the users with conflicting lines (user_activity) from
-    its build schema, write the build's answers table and return it."""
+    """Read this run's question tables and the summary of users with conflicting lines
+    (conflicting_users) from its build schema, write the build's answers table and return it.
+    Both pipelines (Postgres and Spark) build these tables, so the answers are the same code."""
     build = sql.Identifier(builds.ensure_owned().schema)
     with db.transaction() as conn:
         tables = {name: db.fetch_frame(conn, sql.SQL('select * from {}.{}').format(build, sql.Identifier(name)))
                   for name in QUESTION_TABLES}
         with conn.cursor() as cursor:
-            cursor.execute(sql.SQL(
-                'select count(*), count(*) filter (where is_visitor), count(*) filter (where is_valuable) '
-                'from {}.user_activity where has_conflicting_rows').format(build))
+            cursor.execute(sql.SQL('select users, visitors, valuable_users from {}.conflicting_users').format(build))
             conflicts = Conflicts(*cursor.fetchone())
         answers = answers_frame(tables, conflicts)
         with conn.cursor() as cursor:

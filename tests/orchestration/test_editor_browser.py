@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from mage_project.utils.sql_blocks import block_uuids
 from tests.conftest import PIPELINE, REPO
 from tests.helpers import EditorKernel, copy_project
 from tests.orchestration.mage_server import MageServer, free_port
@@ -16,9 +17,7 @@ from tests.orchestration.mage_server import MageServer, free_port
 CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
 ARTIFACTS = REPO / 'artifacts'
 OWNER = ('owner@example.com', 'Test-owner-pw-1')
-BLOCKS = ('start_run', 'load_users', 'load_user_interaction', 'stg_users', 'stg_user_interaction', 'user_activity',
-          'orphan_events_by_type', 'duplicate_events_by_date', 'visitors_by_country', 'valuable_users_by_age_group',
-          'answers', 'publish_analytics', 'export_answers_report')
+BLOCKS = tuple(block_uuids())  # every block, in pipeline order
 BAR = 'rect[pointer-events="none"]'  # the bars Mage's bar chart (visx) draws
 
 

@@ -12,6 +12,7 @@ import psycopg2
 
 from mage_project.utils.builds import PUBLISH_LOCK_KEY
 from mage_project.utils.generate import Plan, generate
+from mage_project.utils.sql_blocks import block_uuids
 from mage_project.utils.traps import plant
 from tests.conftest import MAGE, PIPELINE, REPO
 from tests.helpers import (
@@ -23,9 +24,7 @@ from tests.helpers import (
     wait_until,
 )
 
-BUILD_BLOCKS = ('start_run', 'load_users', 'load_user_interaction', 'stg_users', 'stg_user_interaction', 'user_activity',
-                'orphan_events_by_type', 'duplicate_events_by_date', 'visitors_by_country',
-                'valuable_users_by_age_group', 'answers')
+BUILD_BLOCKS = tuple(block_uuids()[:block_uuids().index('answers') + 1])  # up to the answers
 
 
 def pipeline_locks(database) -> list[tuple]:
