@@ -14,14 +14,16 @@ if 'test' not in globals():
 @data_exporter
 def publish_analytics(*args, **kwargs) -> pd.DataFrame:
     """Check the data contracts on this run's build schema, then repoint the published views of
-    raw, staging and analytics at it in one short transaction (builds.publish). Output: the
-    answers this run published, one row per business question."""
+    raw, staging and analytics at it in one short transaction (builds.publish). Shared by both
+    pipelines; each publishes its own set (builds.published_by). Output: the answers this run
+    published, one row per business question."""
     build = builds.ensure_owned()
+    published = builds.published_by(kwargs.get('pipeline_uuid'))
     with db.transaction() as conn:
-        failures = failed_contracts(conn, build.schema)
+        failures = failed_contracts(conn, build.schema, published)
     if failures:
         raise AssertionError('not published, the previous tables stay: ' + '; '.join(failures))
-    builds.publish(build, analytics_reader_roles(), publish_wait_seconds())
+    builds.publish(build, analytics_reader_roles(), publish_wait_seconds(), published=published)
     with db.transaction() as conn:
         answers = db.fetch_frame(conn, sql.SQL('select * from {}.answers order by question_id').format(
             sql.Identifier(build.schema)))

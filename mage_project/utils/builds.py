@@ -45,6 +45,24 @@ PUBLISHED = {
     'analytics': ('orphan_events_by_type', 'duplicate_events_by_date', 'visitors_by_country',
                   'valuable_users_by_age_group', 'answers'),
 }
+# The Spark pipeline keeps raw events and staging in Spark: its build in Postgres has the load's
+# evidence and the analytics tables. Publishing it drops the views only the Postgres pipeline
+# publishes (raw.users, staging.*), so no layer describes another run.
+SPARK_PUBLISHED = {
+    'raw': ('rejected_rows', 'adjusted_values', 'load_audit'),
+    'analytics': PUBLISHED['analytics'],
+}
+PUBLISHED_BY_PIPELINE = {'event_analytics': PUBLISHED, 'event_analytics_spark': SPARK_PUBLISHED}
+LAYERS = tuple(PUBLISHED)
+
+
+def published_by(pipeline: Optional[str]) -> dict[str, tuple[str, ...]]:
+    """What a run of ``pipeline`` publishes (the Postgres pipeline's set when it is not named)."""
+    return PUBLISHED_BY_PIPELINE.get(pipeline or 'event_analytics', PUBLISHED)
+
+
+def relations(published: dict[str, tuple[str, ...]]) -> list[tuple[str, str]]:
+    return [(layer, name) for layer, names in published.items() for name in names]
 AUDIT = 'audit'
 BUILD_PREFIX = 'build_'
 # The process's build: read by io_config.yaml (POSTGRES_SCHEMA) and the SQL blocks' raw tables.
@@ -329,9 +347,10 @@ def _relkind(cursor, schema: str, name: str) -> Optional[str]:
     return row[0] if row else None
 
 
-def _publish_once(conn, build: Build, reader_roles: Iterable[str]) -> bool:
+def _publish_once(conn, build: Build, reader_roles: Iterable[str], published: dict[str, tuple[str, ...]]) -> bool:
     """One try, in one transaction. Returns False if the run was already published (a retry)."""
-    ours = [(layer, name) for layer, names in PUBLISHED.items() for name in names]
+    ours = relations(published)
+    others = sorted({relation for p in PUBLISHED_BY_PIPELINE.values() for relation in relations(p)} - set(ours))
     with conn.cursor() as cursor:
         cursor.execute(sql.SQL('set local lock_timeout = {}').format(sql.Literal(LOCK_TIMEOUT)))
         cursor.execute('select pg_advisory_xact_lock(%s)', (PUBLISH_LOCK_KEY,))
@@ -342,8 +361,10 @@ def _publish_once(conn, build: Build, reader_roles: Iterable[str]) -> bool:
             return False
         if row is None or row[0] != 'building':
             raise BuildError(f'run {build.run_id} cannot publish: its build is {row[0] if row else "unregistered"}')
-        kinds = {(layer, name): _relkind(cursor, layer, name) for layer, name in ours}
-        existing = [relation for relation in ours if kinds[relation]]
+        kinds = {(layer, name): _relkind(cursor, layer, name) for layer, name in ours + others}
+        # Views another pipeline published that this run does not replace describe an older run.
+        stale = [relation for relation in others if kinds[relation] == 'v']
+        existing = [relation for relation in ours + stale if kinds[relation]]
         if existing:  # one statement, so readers wait at most one lock timeout behind it
             cursor.execute(sql.SQL('lock table {} in access exclusive mode').format(sql.SQL(', ').join(
                 sql.Identifier(layer, name) for layer, name in existing)))
@@ -365,10 +386,17 @@ def _publish_once(conn, build: Build, reader_roles: Iterable[str]) -> bool:
                     refusals.append(f'{layer}.{name} must be recreated (its columns changed), and '
                                     f'{", ".join(dependents)} depend on it')
             plan.append((layer, name, kind if kind and not replace_in_place else None))
+        for layer, name in stale:
+            dependents = foreign_dependents(cursor, layer, [name], ours + stale)
+            if dependents:
+                refusals.append(f'{layer}.{name} (published by the other pipeline) would be dropped, and '
+                                f'{", ".join(dependents)} depend on it')
         if refusals:
             raise PublishRefused('not published, nothing changed: ' + '; '.join(refusals)
                                  + '. Drop or change those objects, then run again.')
-        for layer in PUBLISHED:
+        for layer, name in stale:
+            cursor.execute(sql.SQL('drop view {}').format(sql.Identifier(layer, name)))
+        for layer in published:
             cursor.execute(sql.SQL('create schema if not exists {}').format(sql.Identifier(layer)))
         for layer, name, drop_kind in plan:
             if drop_kind:
@@ -397,7 +425,8 @@ def _publish_once(conn, build: Build, reader_roles: Iterable[str]) -> bool:
 
 
 def publish(build: Build, reader_roles: Iterable[str], wait_seconds: float,
-            settings: Optional[ConnectionSettings] = None) -> None:
+            settings: Optional[ConnectionSettings] = None,
+            published: Optional[dict[str, tuple[str, ...]]] = None) -> None:
     """Repoint the published views at ``build``: one transaction, locks taken with a one-second
     lock_timeout and retried with backoff up to ``wait_seconds``; then drop the superseded builds of
     runs that have ended. This run keeps its owner connection until its process ends or starts a
@@ -407,14 +436,14 @@ def publish(build: Build, reader_roles: Iterable[str], wait_seconds: float,
     while True:
         try:
             with db.transaction(settings, application_name=f'mage_pipeline publish {build.run_id}') as conn:
-                _publish_once(conn, build, list(reader_roles))
+                _publish_once(conn, build, list(reader_roles), published or PUBLISHED)
             break
         except psycopg2.errors.LockNotAvailable:
             if time.monotonic() + delay > deadline:
                 raise PublishBlocked(
                     f'run {build.run_id} not published: the published views stayed locked for '
                     f'{wait_seconds:g}s (PUBLISH_WAIT_SECONDS); the previous tables stay. Blocked by '
-                    + describe_blockers(settings, list(PUBLISHED)) + '.') from None
+                    + describe_blockers(settings, list(LAYERS)) + '.') from None
             time.sleep(delay)
             delay = min(delay * 2, 4.0)
     try:

@@ -6,6 +6,7 @@ a row of ``rejected_rows``, and ``load_audit`` records the counts so they can be
 from __future__ import annotations
 
 import tempfile
+from typing import Callable
 
 import pandas as pd
 from psycopg2 import sql
@@ -17,6 +18,7 @@ from mage_project.utils.dataset import (
     DatasetError,
     LoadCounts,
     Rejection,
+    Table,
     check_input_files,
     copy_escape,
     input_file,
@@ -51,40 +53,53 @@ def check_database_encoding(conn) -> None:
             f"are UTF-8 (create it with: create database {name} encoding 'UTF8' template template0)")
 
 
-def start_run(run_variables: dict | None = None) -> builds.Build:
-    """Check the settings and every input file, then start a run: its own build schema
-    (build_<run id>, see builds.py) with the raw tables. ``run_id`` may come from the run's
+def create_evidence_tables(cursor, schema_name: str) -> None:
+    """A build's rejected_rows, adjusted_values and load_audit: what each file's load kept
+    besides its rows (both pipelines, Postgres and Spark, write them)."""
+    schema = sql.Identifier(schema_name)
+    cursor.execute(sql.SQL(
+        'create table {}.rejected_rows (source_file text not null, line_number int not null, '
+        'raw_line text not null, reason text not null, primary key (source_file, line_number))'
+    ).format(schema))
+    cursor.execute(sql.SQL(
+        'create table {}.adjusted_values (source_file text not null, line_number int not null, '
+        'column_name text not null, raw_value text not null, loaded_value text not null, '
+        'reason text not null, primary key (source_file, line_number, column_name))'
+    ).format(schema))
+    cursor.execute(sql.SQL(
+        'create table {}.load_audit (run_id text not null, source_file text primary key, '
+        'dataset_dir text not null, target_table text not null, lines_read bigint not null, '
+        'rows_loaded bigint not null, rows_rejected bigint not null, values_adjusted bigint not null, '
+        'loaded_at timestamptz not null default now())'
+    ).format(schema))
+
+
+def open_build(run_variables: dict | None, dataset: str,
+               check_inputs: Callable[[], dict[str, Table]]) -> tuple[builds.Build, dict[str, Table]]:
+    """Check the settings, the input files (``check_inputs``, which returns the DDL's tables) and
+    the database, then register a new build (build_<run id>). ``run_id`` may come from the run's
     variables (make run passes one, to print this run's answers); otherwise one is made. Raises
     before any database work if a setting or an input is unusable."""
     run_variables = run_variables or {}
     check_settings(run_variables)
     run_id = builds.checked_run_id(run_variables.get('run_id'))
     settings = connection_settings(current_env())
-    folder = dataset_dir()
-    tables = check_input_files(folder)
+    tables = check_inputs()
     with db.transaction(settings) as conn:
         check_database_encoding(conn)
-    build = builds.begin(run_id, str(folder), settings, build_abandon_seconds())
-    schema = sql.Identifier(build.schema)
-    with db.transaction(settings) as conn, conn.cursor() as cursor:
+    return builds.begin(run_id, dataset, settings, build_abandon_seconds()), tables
+
+
+def start_run(run_variables: dict | None = None) -> builds.Build:
+    """Start a run of the Postgres pipeline: open_build, then the build's raw tables and evidence
+    tables."""
+    folder = dataset_dir()
+    build, tables = open_build(run_variables, str(folder), lambda: check_input_files(folder))
+    with db.transaction() as conn, conn.cursor() as cursor:
         for table in tables.values():
             cursor.execute(sql.SQL('create table {}.{} ({})').format(
-                schema, sql.Identifier(table.name), sql.SQL(table.ddl())))
-        cursor.execute(sql.SQL(
-            'create table {}.rejected_rows (source_file text not null, line_number int not null, '
-            'raw_line text not null, reason text not null, primary key (source_file, line_number))'
-        ).format(schema))
-        cursor.execute(sql.SQL(
-            'create table {}.adjusted_values (source_file text not null, line_number int not null, '
-            'column_name text not null, raw_value text not null, loaded_value text not null, '
-            'reason text not null, primary key (source_file, line_number, column_name))'
-        ).format(schema))
-        cursor.execute(sql.SQL(
-            'create table {}.load_audit (run_id text not null, source_file text primary key, '
-            'dataset_dir text not null, target_table text not null, lines_read bigint not null, '
-            'rows_loaded bigint not null, rows_rejected bigint not null, values_adjusted bigint not null, '
-            'loaded_at timestamptz not null default now())'
-        ).format(schema))
+                sql.Identifier(build.schema), sql.Identifier(table.name), sql.SQL(table.ddl())))
+        create_evidence_tables(cursor, build.schema)
     return build
 
 
