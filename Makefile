@@ -12,20 +12,23 @@ PY := $(VENV)/bin/python
 MAGE := $(VENV)/bin/mage
 PROJECT := mage_project
 PIPELINE := event_analytics
+SPARK_PIPELINE := event_analytics_spark
 # Load .env (if any) and start the embedded Postgres when no POSTGRES_HOST is configured.
 WITH_ENV := set -a; if [ -f .env ]; then . ./.env; fi; set +a; \
 	if [ -z "$${POSTGRES_HOST:-}" ]; then eval "$$($(PY) -m $(PROJECT).utils.local_pg start)"; fi;
 
-.PHONY: run test test-fast lint editor answers bench venv tools lock pg-stop clean help
+.PHONY: run run-spark spark test test-fast lint editor answers bench venv tools lock pg-stop clean help
 
 help:
 	@echo "make run        set up .venv, run the pipeline ($(PIPELINE)) and print its answers (VERBOSE=1: Mage's log)"
+	@echo "make run-spark  the same questions on Spark ($(SPARK_PIPELINE); SPARK_MASTER, local[2] by default)"
+	@echo "make spark      install Spark (requirements-spark.txt) into .venv; needs Java 17"
 	@echo "make test       set up .venv and run every test (PYTEST_ARGS=... to pass pytest options)"
 	@echo "make test-fast  the tests that do not run Mage itself (pytest -m 'not slow'), in seconds"
 	@echo "make lint       ruff on the Python code, sqlfluff on the SQL blocks"
 	@echo "make editor     start the Mage editor (http://127.0.0.1:6789, MAGE_PORT to change it; login required)"
 	@echo "make answers    print what the last published run loaded and its answers"
-	@echo "make bench      benchmark at EVENTS=2000000 events against psql \\copy and pandas to_sql"
+	@echo "make bench      benchmark at EVENTS=2000000 events against psql \\copy and pandas to_sql (ENGINE=spark: and Spark)"
 	@echo "make pg-stop    stop the embedded Postgres"
 	@echo "make clean      stop the embedded Postgres and remove its data and Mage's (.pgdata, .mage_data)"
 	@echo "make lock       regenerate requirements.txt and requirements-tools.txt from requirements.in"
@@ -50,9 +53,22 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
+# Spark's packages, for the Spark pipeline, its tests and its benchmark only; `make run` never
+# installs them. Rebuilt with .venv.
+spark: $(VENV)/.spark-installed
+
+$(VENV)/.spark-installed: $(VENV)/.installed requirements-spark.txt
+	@command -v java >/dev/null || [ -x "$${JAVA_HOME:-/nonexistent}/bin/java" ] || { \
+		echo "Spark needs Java 17: apt-get install openjdk-17-jre-headless (or set JAVA_HOME)"; exit 1; }
+	$(PY) -m pip install --quiet -r requirements-spark.txt
+	touch $@
+
 # One line per block, then this run's answers; Mage's whole output goes to a log file (VERBOSE=1 shows it).
-run: venv
+run: venv $(if $(filter $(SPARK_PIPELINE),$(PIPELINE)),spark)
 	@$(WITH_ENV) $(PY) -m $(PROJECT).utils.run --pipeline $(PIPELINE) $(if $(VERBOSE),--verbose)
+
+run-spark: spark
+	@$(WITH_ENV) $(PY) -m $(PROJECT).utils.run --pipeline $(SPARK_PIPELINE) $(if $(VERBOSE),--verbose)
 
 # Lint: Python with ruff (pyflakes errors, syntax, import order), the SQL blocks with sqlfluff
 # (.sqlfluff). The tests run both.
@@ -68,7 +84,7 @@ editor: venv
 answers: venv
 	@$(WITH_ENV) $(PY) -m $(PROJECT).utils.answers
 
-test: venv tools
+test: venv tools spark
 	@set -a; if [ -f .env ]; then . ./.env; fi; set +a; ENV=test $(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: venv tools
