@@ -39,6 +39,13 @@ def dataset_dir() -> Path:
     return path if path.is_absolute() else (REPO_DIR / path).resolve()
 
 
+def dataset_location() -> str:
+    """DATASET_DIR for the Spark pipeline: a URI Spark reads (s3a://, gs://, hdfs://, file://)
+    as given, or a local folder as dataset_dir() resolves it."""
+    raw = os.getenv('DATASET_DIR') or 'dataset'
+    return raw.rstrip('/') if '://' in raw else str(dataset_dir())
+
+
 @dataclass(frozen=True)
 class ConnectionSettings:
     host: str

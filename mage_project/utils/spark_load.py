@@ -1,0 +1,359 @@
+"""The Spark pipeline's raw layer: read users.csv and user_interaction.csv (or .csv.gz) with
+Spark, from a local folder or any URI Spark reads (s3a://, gs://, hdfs://), with the same rules,
+line numbers and rejection reasons as the Postgres pipeline's loader (dataset.py).
+
+- Spark splits the file into lines (LF, or CR when the file's first block has CRs and no LF, as
+  dataset.iter_line_blocks decides) and numbers them: the position of a line within its file
+  split plus the lines of the splits before it.
+- Lines in the take-home's canonical form match dataset.fast_pattern, run by Spark's own regular
+  expressions in the JVM, and become typed rows there. That is nearly every line of a real feed.
+- Every other line (rejections, and values that load differently from their spelling) goes, as
+  its raw bytes, to dataset.careful_line in a Python UDF on the executors: the same function the
+  Postgres loader uses, so reasons and adjustments match by construction.
+
+Raw events stay in Spark. What crosses to Postgres is small: rejected lines, adjusted values and
+the load counts (the evidence), then the question tables (spark_models.py).
+"""
+from __future__ import annotations
+
+import atexit
+import hashlib
+import os
+import shutil
+import sys
+import tempfile
+import warnings
+import zipfile
+import zlib
+from collections import Counter
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import pandas as pd
+
+from mage_project.utils import builds, db
+from mage_project.utils.dataset import (
+    BLOCK_BYTES,
+    DDL_FILE,
+    EXPECTED_TABLES,
+    GZIP_MAGIC,
+    MAX_LINE_BYTES,
+    UTF8_BOM,
+    DatasetError,
+    LoadCounts,
+    Table,
+    careful_line,
+    fast_pattern,
+    is_cr_only,
+    parse_ddl_text,
+)
+from mage_project.utils.raw_load import (
+    ADJUSTED_COLUMNS,
+    REJECTED_COLUMNS,
+    _copy_text,
+    check_loadable,
+    create_evidence_tables,
+    open_build,
+)
+from mage_project.utils.settings import PROJECT_DIR, ConfigurationError, dataset_location, max_rejected_share
+
+SPARK_TYPES = {'smallint': 'smallint', 'int2': 'smallint', 'int': 'int', 'integer': 'int', 'int4': 'int',
+               'bigint': 'bigint', 'int8': 'bigint', 'timestamp': 'timestamp_ntz'}
+CAREFUL_SCHEMA = ('struct<values: array<string>, reason: string, kind: string, raw_text: string, '
+                  'notes: array<struct<column_name: string, raw_value: string, loaded_value: string, '
+                  'reason: string>>>')
+HEAD_BYTES = BLOCK_BYTES + len(UTF8_BOM)  # what dataset.iter_line_blocks looks at to tell CR-only files
+
+
+def view_name(schema: str, table: str) -> str:
+    """The Spark temporary view of a build's table."""
+    return f'{schema}__{table}'
+
+
+# ---------------------------------------------------------------------------------------------
+# Files, through Hadoop's FileSystem: the same calls for local folders and object stores
+# ---------------------------------------------------------------------------------------------
+
+class Storage:
+    def __init__(self, spark):
+        self._jvm = spark._jvm
+        self._conf = spark._jsc.hadoopConfiguration()
+
+    def _status(self, uri: str):
+        path = self._jvm.org.apache.hadoop.fs.Path(uri)
+        fs = path.getFileSystem(self._conf)
+        return (fs.getFileStatus(path) if fs.exists(path) else None), fs, path
+
+    def is_dir(self, uri: str) -> bool:
+        status = self._status(uri)[0]
+        return status is not None and status.isDirectory()
+
+    def is_file(self, uri: str) -> bool:
+        status = self._status(uri)[0]
+        return status is not None and status.isFile()
+
+    def head(self, uri: str, size: int) -> bytes:
+        """The first ``size`` bytes of the file as stored (not decompressed)."""
+        _, fs, path = self._status(uri)
+        stream = fs.open(path)
+        try:
+            return bytes(stream.readNBytes(size))
+        finally:
+            stream.close()
+
+    def text_head(self, uri: str, size: int) -> bytes:
+        """Up to ``size`` bytes of the file's content, decompressed when it is gzip (by its first
+        bytes, as dataset.open_bytes decides)."""
+        raw = self.head(uri, size)
+        if not raw.startswith(GZIP_MAGIC):
+            return raw
+        try:
+            return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(raw, size)
+        except zlib.error as error:
+            raise DatasetError(f'{uri}: not a readable gzip file ({error})') from None
+
+
+def _join(folder: str, name: str) -> str:
+    return f'{folder}/{name}'
+
+
+def input_uri(storage: Storage, folder: str, table: str) -> str:
+    """dataset.input_file for a folder Spark reads: <table>.csv or <table>.csv.gz, not both."""
+    plain, packed = _join(folder, f'{table}.csv'), _join(folder, f'{table}.csv.gz')
+    has_plain, has_packed = storage.is_file(plain), storage.is_file(packed)
+    if has_plain and has_packed:
+        raise DatasetError(f'{plain} and {table}.csv.gz both exist: keep one, so it is clear which is loaded')
+    if has_packed:
+        return packed
+    if not has_plain:
+        raise DatasetError(f'{plain}: file not found (nor {table}.csv.gz)')
+    return plain
+
+
+def read_ddl(storage: Storage, uri: str) -> dict[str, Table]:
+    """dataset.parse_ddl for a file Spark reads."""
+    if not storage.is_file(uri):
+        raise DatasetError(f'{uri}: file not found (the DDL of the raw tables)')
+    return parse_ddl_text(uri, storage.head(uri, MAX_LINE_BYTES).decode('utf-8-sig'))
+
+
+def check_inputs(spark, folder: str) -> dict[str, Table]:
+    """dataset.check_input_files for a folder Spark reads: the folder, the DDL and both CSV files
+    exist, and no CSV file is empty. Returns the parsed DDL."""
+    storage = Storage(spark)
+    if not storage.is_dir(folder):
+        raise DatasetError(f'{folder}: dataset folder not found (set DATASET_DIR)')
+    tables = read_ddl(storage, _join(folder, DDL_FILE))
+    for table in EXPECTED_TABLES:
+        uri = input_uri(storage, folder, table)
+        head = storage.text_head(uri, 64)
+        if len(head) < 64 and not head.replace(UTF8_BOM, b'').strip():
+            raise DatasetError(f'{uri}: file is empty; refusing to replace the tables with nothing')
+    return tables
+
+
+_LINKS: list[str] = []
+
+
+def _readable_uri(uri: str, head: bytes) -> str:
+    """Spark picks a file's codec by its name; gzip bytes under a .csv name (which the Postgres
+    pipeline reads by their first bytes) are read through a .gz-named link when local."""
+    if not head.startswith(GZIP_MAGIC) or uri.endswith('.gz'):
+        return uri
+    if '://' in uri and not uri.startswith('file:'):
+        raise DatasetError(f'{uri}: gzip data under a name without .gz; Spark picks the codec by the name, '
+                           'so rename it to end in .gz')
+    folder = tempfile.mkdtemp(prefix='spark-gzip-')
+    _LINKS.append(folder)
+    link = Path(folder) / (Path(uri.removeprefix('file:')).name + '.gz')
+    link.symlink_to(Path(uri.removeprefix('file:')).resolve())
+    return str(link)
+
+
+@atexit.register
+def _remove_links() -> None:
+    for folder in _LINKS:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# The careful path's code on the executors
+# ---------------------------------------------------------------------------------------------
+
+def session(kwargs: dict):
+    """The SparkSession Mage gives a block of the Spark pipeline (the project's spark_config in
+    mage_project/metadata.yaml: SPARK_MASTER, local[2] by default)."""
+    spark = kwargs.get('spark')
+    if spark is None:
+        raise ConfigurationError(
+            'the Spark pipeline needs pyspark and Java 17: run `make spark` (installs requirements-spark.txt) '
+            'and set JAVA_HOME if java is not on PATH')
+    return spark
+
+
+def prepare(spark) -> None:
+    """Make dataset.py importable by the executors' Python (a zip of it, shipped with addPyFile)
+    and use this interpreter for them unless PYSPARK_PYTHON names another (set it where the
+    cluster's executors have another path)."""
+    sc = spark.sparkContext
+    if not os.getenv('PYSPARK_PYTHON'):
+        sc.pythonExec = sys.executable
+    sources = [PROJECT_DIR / '__init__.py', PROJECT_DIR / 'utils' / '__init__.py', PROJECT_DIR / 'utils' / 'dataset.py']
+    digest = hashlib.sha256(b''.join(path.read_bytes() for path in sources)).hexdigest()[:12]
+    name = f'mage_project_dataset_{digest}.zip'
+    if name in getattr(sc, '_python_includes', []):
+        return
+    folder = tempfile.mkdtemp(prefix='spark-pyfiles-')
+    _LINKS.append(folder)
+    archive = Path(folder) / name
+    with zipfile.ZipFile(archive, 'w') as package:
+        for path in sources:
+            package.write(path, path.relative_to(PROJECT_DIR.parent))
+    sc.addPyFile(str(archive))
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading one file
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class SparkLoad:
+    uri: str
+    source_file: str
+    counts: LoadCounts
+    loaded: object  # DataFrame: the typed rows
+    rejected: object  # DataFrame: line_number, raw_line, reason
+    adjusted: object  # DataFrame: line_number, column_name, raw_value, loaded_value, reason
+
+
+def _typed(table: Table, values) -> list:
+    """Columns of the table's types from string values (a list of Spark Columns)."""
+    return [value.cast(SPARK_TYPES.get(column.base, 'string')).alias(column.name)
+            for column, value in zip(table.columns, values)]
+
+
+def read_file(spark, table: Table, uri: str) -> SparkLoad:
+    """Read one CSV file into typed rows and its rejections and adjustments, numbered by line.
+    Raises DatasetError naming the file when it cannot be read as a whole."""
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    storage = Storage(spark)
+    head = storage.text_head(uri, HEAD_BYTES)
+    cr_only = is_cr_only(head[len(UTF8_BOM):] if head.startswith(UTF8_BOM) else head)
+    source_file = uri.rsplit('/', 1)[-1]
+    lines = (spark.read.option('lineSep', '\r' if cr_only else '\n').text(_readable_uri(uri, storage.head(uri, 2)))
+             .select('value', F.col('_metadata.file_block_start').alias('block'),
+                     F.monotonically_increasing_id().alias('row_id')))
+    # Lines are numbered within each file split (row ids run on within a split); the splits'
+    # line counts, in file order, give each split's first line number.
+    try:
+        blocks = (lines.groupBy('block').agg(F.count('*').alias('lines'), F.min('row_id').alias('first'),
+                                             F.max(F.octet_length('value')).alias('longest'))
+                  .orderBy('block').collect())
+    except Exception as error:  # Spark raises the reader's error (a broken gzip stream) here
+        message = str(error).strip().splitlines()[0][:300]
+        raise DatasetError(f'{uri}: not a readable {"gzip " if uri.endswith(".gz") else ""}file ({message})') from None
+    offsets, before = [], 0
+    for block in blocks:
+        offsets.append((block.block, before - block.first + 1))
+        before += block.lines
+    numbered = (lines.join(F.broadcast(spark.createDataFrame(offsets, 'block long, offset long')), 'block')
+                .select((F.col('row_id') + F.col('offset')).alias('line_number'), 'value'))
+    if blocks and max(block.longest for block in blocks) > MAX_LINE_BYTES:
+        line = numbered.where(F.octet_length('value') > MAX_LINE_BYTES).agg(F.min('line_number')).first()[0]
+        raise DatasetError(f'{uri}, line {line}: over {MAX_LINE_BYTES} bytes without a line '
+                           'break; not a CSV file of this dataset')
+
+    text = F.col('value')
+    if not cr_only:
+        text = F.when(text.endswith('\r'), F.expr('substr(value, 1, length(value) - 1)')).otherwise(text)
+    text = F.when((F.col('line_number') == 1) & text.startswith('\ufeff'), F.expr('substr(value, 2)')).otherwise(text)
+    pattern = fast_pattern(table).pattern
+    numbered = numbered.withColumn('text', text).withColumn(
+        'fast', F.expr('is_valid_utf8(value)') & F.col('text').rlike(f'^(?:{pattern})\\z'))
+    fast = numbered.where('fast').select(*_typed(
+        table, [F.regexp_extract('text', pattern, group) for group in range(1, len(table.columns) + 1)]))
+
+    with warnings.catch_warnings():  # careful_line's type hints are not pandas UDF hints
+        warnings.simplefilter('ignore', UserWarning)
+        careful_udf = F.udf(partial(careful_line, table), CAREFUL_SCHEMA)
+    careful = (numbered.where('not fast')
+               .select('line_number', careful_udf('line_number', F.col('value').cast('binary'), F.lit(cr_only))
+                       .alias('result'))
+               .select('line_number', 'result.*')
+               .persist(StorageLevel.MEMORY_AND_DISK))
+    careful_rows = careful.where('values is not null').select(*_typed(
+        table, [F.col('values')[index] for index in range(len(table.columns))]))
+    loaded = fast.unionByName(careful_rows).persist(StorageLevel.MEMORY_AND_DISK)
+
+    counts = LoadCounts(lines_read=before)
+    counts.rows_loaded = loaded.count()
+    stats = careful.agg(F.count('reason').alias('rejected'), F.sum(F.size('notes')).alias('adjusted')).first()
+    counts.rows_rejected, counts.values_adjusted = stats.rejected, stats.adjusted or 0
+    counts.reasons = Counter({row.kind: row['count'] for row in
+                              careful.where('kind is not null').groupBy('kind').count().collect()})
+    rejected = careful.where('reason is not null').select(
+        'line_number', F.col('raw_text').alias('raw_line'), 'reason')
+    adjusted = careful.select('line_number', F.explode('notes').alias('note')).select('line_number', 'note.*')
+    return SparkLoad(uri, source_file, counts, loaded, rejected, adjusted)
+
+
+# ---------------------------------------------------------------------------------------------
+# The pipeline's blocks
+# ---------------------------------------------------------------------------------------------
+
+def start_run(spark, run_variables: dict | None = None) -> builds.Build:
+    """Start a run of the Spark pipeline: check the settings and the input files (through
+    Spark's file systems), register a build schema in Postgres with the evidence tables (no raw
+    tables: raw events stay in Spark)."""
+    prepare(spark)
+    folder = dataset_location()
+    build, _ = open_build(run_variables, folder, lambda: check_inputs(spark, folder))
+    with db.transaction() as conn, conn.cursor() as cursor:
+        create_evidence_tables(cursor, build.schema)
+    return build
+
+
+def load_table(spark, name: str, run_variables: dict | None = None) -> pd.DataFrame:
+    """Read <DATASET_DIR>/<name>.csv(.gz) with Spark into this run's view of raw <name>; keep its
+    rejected lines, adjusted values and counts in the build schema in Postgres; refuse (after
+    keeping that evidence) a file unfit to publish, as the Postgres pipeline does. Returns one
+    row: file, table and the line counts."""
+    prepare(spark)
+    folder = dataset_location()
+    max_share = max_rejected_share((run_variables or {}).get('max_rejected_share'))
+    table = check_inputs(spark, folder)[name]
+    build = builds.ensure_owned()
+    load = read_file(spark, table, input_uri(Storage(spark), folder, name))
+    load.loaded.createOrReplaceTempView(view_name(build.schema, name))
+    load.rejected.createOrReplaceTempView(view_name(build.schema, f'rejected_{name}'))
+    counts = load.counts
+    if not counts.balanced:
+        raise RuntimeError(f'{load.uri}: {counts} does not balance; nothing committed')
+    with db.transaction() as conn:
+        db.copy_lines(conn, build.schema, 'rejected_rows', REJECTED_COLUMNS,
+                      (_copy_text(load.source_file, *row) for row in load.rejected.toLocalIterator()))
+        db.copy_lines(conn, build.schema, 'adjusted_values', ADJUSTED_COLUMNS,
+                      (_copy_text(load.source_file, *row) for row in load.adjusted.toLocalIterator()))
+        with conn.cursor() as cursor:
+            from psycopg2 import sql
+
+            cursor.execute(
+                sql.SQL('insert into {}.load_audit (run_id, source_file, dataset_dir, target_table, '
+                        'lines_read, rows_loaded, rows_rejected, values_adjusted) '
+                        'values (%s, %s, %s, %s, %s, %s, %s, %s)').format(sql.Identifier(build.schema)),
+                (build.run_id, load.source_file, folder, f'raw.{name}', counts.lines_read, counts.rows_loaded,
+                 counts.rows_rejected, counts.values_adjusted))
+    check_loadable(load.uri, counts, max_share)
+    return pd.DataFrame([{
+        'source_file': load.source_file, 'target_table': f'raw.{name} (Spark view)', 'lines_read': counts.lines_read,
+        'rows_loaded': counts.rows_loaded, 'rows_rejected': counts.rows_rejected,
+        'values_adjusted': counts.values_adjusted,
+    }])
+
+
+def sample_rows(spark, name: str, limit: int = 5) -> pd.DataFrame:
+    """The first rows of this run's raw <name> view, for block previews."""
+    return spark.table(view_name(builds.current().schema, name)).limit(limit).toPandas()

@@ -1,0 +1,67 @@
+"""The pipeline's SQL blocks on Spark: one source of truth for the question logic.
+
+Each SQL block of the Postgres pipeline is rendered as Mage renders it (sql_blocks.py) and
+translated from Postgres to Spark SQL with sqlglot. The SQL files keep to a subset both engines
+read alike; what sqlglot does not translate is done by the small, named rewrites below:
+
+- ``build_tables_to_views``: ``<build schema>.<table>`` becomes a Spark temporary view of this run.
+- ``drop_materialized``: ``with x as materialized (...)`` is a Postgres planner hint; Spark has no
+  such clause (and computes a CTE where it is used).
+- ``regexp_match_to_array``: Postgres ``regexp_match(text, pattern)`` returns the pattern's groups
+  as an array (null without a match, null for a group that took no part); Spark gets the same
+  array from ``regexp_extract``, one call per group (a group that matches an empty string would
+  read as null, so patterns here must not have such groups).
+"""
+from __future__ import annotations
+
+import re
+from typing import Callable
+
+import sqlglot
+from sqlglot import exp
+
+from mage_project.utils.sql_blocks import SqlBlock, sql_blocks
+
+RENDER_SCHEMA = 'build'  # the schema name the blocks are rendered with before translation
+
+
+def build_tables_to_views(tree: exp.Expression, view_name: Callable[[str], str]) -> exp.Expression:
+    for table in tree.find_all(exp.Table):
+        if table.db == RENDER_SCHEMA:
+            table.set('db', None)
+            table.set('this', exp.to_identifier(view_name(table.name)))
+    return tree
+
+
+def drop_materialized(tree: exp.Expression) -> exp.Expression:
+    for cte in tree.find_all(exp.CTE):
+        cte.set('materialized', None)
+    return tree
+
+
+def regexp_match_to_array(tree: exp.Expression) -> exp.Expression:
+    def rewrite(node: exp.Expression) -> exp.Expression:
+        if not (isinstance(node, exp.Anonymous) and node.name.lower() == 'regexp_match'):
+            return node
+        subject, pattern = node.expressions
+        if not (isinstance(pattern, exp.Literal) and pattern.is_string):
+            raise ValueError(f'regexp_match needs a literal pattern on Spark: {node.sql("postgres")}')
+        groups = re.compile(pattern.this).groups
+        parts = [exp.func('nullif', exp.RegexpExtract(this=subject.copy(), expression=pattern.copy(),
+                                                      group=exp.Literal.number(i)),
+                          exp.Literal.string('')) for i in range(1, groups + 1)]
+        return exp.Case(ifs=[exp.If(this=exp.RegexpLike(this=subject.copy(), expression=pattern.copy()),
+                                    true=exp.Array(expressions=parts))])
+    return tree.transform(rewrite)
+
+
+def to_spark(query: str, view_name: Callable[[str], str]) -> str:
+    """A Postgres query of the pipeline as Spark SQL, its build tables read from temporary views."""
+    tree = sqlglot.parse_one(query, read='postgres')
+    tree = regexp_match_to_array(drop_materialized(build_tables_to_views(tree, view_name)))
+    return tree.sql('spark')
+
+
+def spark_blocks(pipeline: str = 'event_analytics') -> list[tuple[SqlBlock, str]]:
+    """(block, Postgres query rendered for RENDER_SCHEMA) for every SQL block, in pipeline order."""
+    return [(block, block.render(RENDER_SCHEMA)) for block in sql_blocks(pipeline)]
