@@ -132,14 +132,14 @@ def base_env(database, tmp_path):
 
 @pytest.fixture
 def run_pipeline(base_env):
-    """Run `mage run mage_project event_analytics --test`, as `make run` does, against the test's
-    database and a given dataset folder; returns the finished process."""
+    """Run `mage run mage_project event_analytics --test` (or another ``pipeline``), as `make run`
+    does, against the test's database and a given dataset folder; returns the finished process."""
     def run(dataset_dir: Path, extra_env: dict[str, str] | None = None, check: bool = True,
-            repo: Path = REPO, runtime_vars: dict | None = None):
+            repo: Path = REPO, runtime_vars: dict | None = None, pipeline: str = PIPELINE):
         env = base_env(dataset_dir, extra_env)
         options = ['--runtime-vars', json.dumps(runtime_vars)] if runtime_vars else []
         process = subprocess.run(
-            [str(MAGE), 'run', 'mage_project', PIPELINE, '--test', *options],
+            [str(MAGE), 'run', 'mage_project', pipeline, '--test', *options],
             cwd=repo, env=env, capture_output=True, text=True, timeout=600,
         )
         if check and process.returncode != 0:

@@ -239,6 +239,7 @@ def read_file(spark, table: Table, uri: str) -> SparkLoad:
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
+    prepare(spark)
     storage = Storage(spark)
     head = storage.text_head(uri, HEAD_BYTES)
     cr_only = is_cr_only(head[len(UTF8_BOM):] if head.startswith(UTF8_BOM) else head)

@@ -19,6 +19,7 @@ from typing import Callable
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.errors import ErrorLevel
 
 from mage_project.utils.sql_blocks import SqlBlock, sql_blocks
 
@@ -45,7 +46,7 @@ def regexp_match_to_array(tree: exp.Expression) -> exp.Expression:
             return node
         subject, pattern = node.expressions
         if not (isinstance(pattern, exp.Literal) and pattern.is_string):
-            raise ValueError(f'regexp_match needs a literal pattern on Spark: {node.sql("postgres")}')
+            raise sqlglot.errors.UnsupportedError(f'regexp_match needs a literal pattern on Spark: {node.sql("postgres")}')
         groups = re.compile(pattern.this).groups
         parts = [exp.func('nullif', exp.RegexpExtract(this=subject.copy(), expression=pattern.copy(),
                                                       group=exp.Literal.number(i)),
@@ -56,10 +57,11 @@ def regexp_match_to_array(tree: exp.Expression) -> exp.Expression:
 
 
 def to_spark(query: str, view_name: Callable[[str], str]) -> str:
-    """A Postgres query of the pipeline as Spark SQL, its build tables read from temporary views."""
+    """A Postgres query of the pipeline as Spark SQL, its build tables read from temporary views;
+    sqlglot raises on anything it cannot translate, rather than warn."""
     tree = sqlglot.parse_one(query, read='postgres')
     tree = regexp_match_to_array(drop_materialized(build_tables_to_views(tree, view_name)))
-    return tree.sql('spark')
+    return tree.sql('spark', unsupported_level=ErrorLevel.RAISE)
 
 
 def spark_blocks(pipeline: str = 'event_analytics') -> list[tuple[SqlBlock, str]]:
