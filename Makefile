@@ -91,9 +91,12 @@ test-fast: venv tools
 	@set -a; if [ -f .env ]; then . ./.env; fi; set +a; ENV=test $(PY) -m pytest -m 'not slow' $(PYTEST_ARGS)
 
 # The benchmark: the pipeline against psql \copy (the floor) and pandas to_sql; EVENTS=2000000 by default.
+# ENGINE=spark adds the Spark pipeline with local[1] and local[2] (SPARK_MASTERS to change them).
 EVENTS ?= 2000000
-bench: venv
-	@$(WITH_ENV) $(PY) bench/run.py --events $(EVENTS)
+ENGINE ?= postgres
+SPARK_MASTERS ?= local[1],local[2]
+bench: venv $(if $(filter spark,$(ENGINE)),spark)
+	@$(WITH_ENV) $(PY) bench/run.py --events $(EVENTS) --engine $(ENGINE) --spark-masters '$(SPARK_MASTERS)'
 
 # Regenerate the lock from requirements.in in a throwaway venv.
 lock:

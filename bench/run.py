@@ -11,7 +11,10 @@ fresh database:
 - minimal: the same \\copy, then the four questions as plain aggregate queries (no staging
   tables): the least work that answers the questions at all;
 - to_sql: pandas read_csv + DataFrame.to_sql (what many take-home solutions do), then the same SQL;
-  slow, so it runs on the first --tosql-events lines and its rate is compared per row.
+  slow, so it runs on the first --tosql-events lines and its rate is compared per row;
+- with --engine spark (make bench ENGINE=spark): `mage run mage_project event_analytics_spark`
+  once per --spark-masters entry (local[1] and local[2] by default), its peak RSS summed over the
+  process tree (the driver's Python and JVM, where local mode also runs the executors).
 
 One line per way (seconds, rows per second, peak RSS of the client process), then
 `ratio_vs_minimal_floor=…` and `ratio_vs_floor=… peak_rss_mb=…`.
@@ -73,6 +76,28 @@ def timed(command: list[str], env: dict[str, str], stdin: str | None = None) -> 
     # Without /usr/bin/time: the largest child so far, an upper bound for this one.
     kilobytes = int(match[1]) if match else resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return seconds, kilobytes / 1024, result.stdout
+
+
+def timed_tree(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(seconds, peak RSS in MB summed over the process and its descendants, sampled every 0.1 s)."""
+    import psutil
+
+    start = time.monotonic()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               cwd=REPO)
+    root, peak = psutil.Process(process.pid), 0
+    while process.poll() is None:
+        try:
+            tree = [root, *root.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+        except psutil.Error:
+            pass
+        time.sleep(0.1)
+    output = process.stdout.read()
+    seconds = time.monotonic() - start
+    if process.returncode != 0:
+        raise SystemExit(f'{command[0]} failed:\n{output[-3000:]}')
+    return seconds, peak / 2**20
 
 
 def analytics_sql() -> str:
@@ -169,6 +194,9 @@ def main() -> None:
     parser.add_argument('--seed', type=int, default=1)
     parser.add_argument('--tosql-events', type=int, default=200_000)
     parser.add_argument('--skip-tosql', action='store_true')
+    parser.add_argument('--engine', choices=('postgres', 'spark'), default='postgres',
+                        help='spark: also run the Spark pipeline (needs make spark)')
+    parser.add_argument('--spark-masters', default='local[1],local[2]', help='comma-separated SPARK_MASTER values')
     parser.add_argument('--cache', type=Path, default=REPO / '.cache' / 'bench', help='where generated data is kept')
     args = parser.parse_args()
     users = args.users or max(args.events // 20, 100)
@@ -199,6 +227,13 @@ def main() -> None:
         print(line('to_sql', n, t_seconds, t_rss, note), flush=True)
         speedup = (total / p_seconds) / (n / t_seconds)
         print(f'speedup_vs_to_sql_per_row={speedup:.1f}')
+    if args.engine == 'spark':
+        for master in args.spark_masters.split(','):
+            spark_env = dict(pipeline_env, **fresh_database(env, 'bench_spark'), SPARK_MASTER=master,
+                             SPARK_DRIVER_MEMORY=os.getenv('SPARK_DRIVER_MEMORY', '4g'))
+            s_seconds, s_rss = timed_tree([mage, 'run', 'mage_project', 'event_analytics_spark', '--test'], spark_env)
+            print(line(f'spark {master}', total, s_seconds, s_rss,
+                       f'  ({s_seconds / p_seconds:.2f}x the Postgres pipeline, RSS of the process tree)'), flush=True)
     print(f'ratio_vs_minimal_floor={p_seconds / m_seconds:.2f}')
     print(f'ratio_vs_floor={p_seconds / f_seconds:.2f} peak_rss_mb={p_rss:.0f}')
 
