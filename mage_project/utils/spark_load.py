@@ -236,7 +236,6 @@ def _typed(table: Table, values) -> list:
 def read_file(spark, table: Table, uri: str) -> SparkLoad:
     """Read one CSV file into typed rows and its rejections and adjustments, numbered by line.
     Raises DatasetError naming the file when it cannot be read as a whole."""
-    from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     prepare(spark)
@@ -271,23 +270,29 @@ def read_file(spark, table: Table, uri: str) -> SparkLoad:
     if not cr_only:
         text = F.when(text.endswith('\r'), F.expr('substr(value, 1, length(value) - 1)')).otherwise(text)
     text = F.when((F.col('line_number') == 1) & text.startswith('\ufeff'), F.expr('substr(value, 2)')).otherwise(text)
-    pattern = fast_pattern(table).pattern
+    # One regular expression per line: a line in canonical form becomes its values joined by tabs
+    # (no canonical value holds one); any other line comes back unchanged.
+    joined = F.regexp_replace('text', f'^(?:{fast_pattern(table).pattern})\\z',
+                              '\t'.join(f'${group}' for group in range(1, len(table.columns) + 1)))
     numbered = numbered.withColumn('text', text).withColumn(
-        'fast', F.expr('is_valid_utf8(value)') & F.col('text').rlike(f'^(?:{pattern})\\z'))
-    fast = numbered.where('fast').select(*_typed(
-        table, [F.regexp_extract('text', pattern, group) for group in range(1, len(table.columns) + 1)]))
+        'fast', F.expr('is_valid_utf8(value)') & (joined != F.col('text'))).withColumn('joined', joined)
+    fast = numbered.where('fast').select(F.split('joined', '\t').alias('fields')).select(*_typed(
+        table, [F.col('fields')[index] for index in range(len(table.columns))]))
 
     with warnings.catch_warnings():  # careful_line's type hints are not pandas UDF hints
         warnings.simplefilter('ignore', UserWarning)
-        careful_udf = F.udf(partial(careful_line, table), CAREFUL_SCHEMA)
+        # A plain (pickled) Python UDF: the executors need no pyarrow for it.
+        careful_udf = F.udf(partial(careful_line, table), CAREFUL_SCHEMA, useArrow=False)
+    # Materialised once, without the plan that made it (localCheckpoint), so the counts, the
+    # rejections and the loaded rows do not run the UDF again and later queries plan quickly.
     careful = (numbered.where('not fast')
                .select('line_number', careful_udf('line_number', F.col('value').cast('binary'), F.lit(cr_only))
                        .alias('result'))
                .select('line_number', 'result.*')
-               .persist(StorageLevel.MEMORY_AND_DISK))
+               .localCheckpoint())
     careful_rows = careful.where('values is not null').select(*_typed(
         table, [F.col('values')[index] for index in range(len(table.columns))]))
-    loaded = fast.unionByName(careful_rows).persist(StorageLevel.MEMORY_AND_DISK)
+    loaded = fast.unionByName(careful_rows).localCheckpoint()
 
     counts = LoadCounts(lines_read=before)
     counts.rows_loaded = loaded.count()

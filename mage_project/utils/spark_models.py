@@ -24,10 +24,9 @@ TO_POSTGRES = QUESTION_TABLES + ('conflicting_users',)
 
 
 def run_models(spark, schema: str) -> dict[str, list]:
-    """Run every SQL block on Spark into views of ``schema``; staging is persisted (each question
-    reads it), the rows of the small tables are returned by table."""
-    from pyspark import StorageLevel
-
+    """Run every SQL block on Spark into views of ``schema``; staging is materialised without its
+    plan (localCheckpoint: each question reads it, and plans stay short), the rows of the small
+    tables are returned by table."""
     view = partial(view_name, schema)
     rows = {}
     for block, query in spark_blocks():
@@ -36,7 +35,7 @@ def run_models(spark, schema: str) -> dict[str, list]:
             rows[block.table] = frame.collect()
             frame = spark.createDataFrame(rows[block.table], frame.schema)
         else:
-            frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
+            frame = frame.localCheckpoint()
         frame.createOrReplaceTempView(view(block.table))
     return rows
 
