@@ -38,6 +38,19 @@ def test_images_are_pinned_and_mage_matches_requirements():
     assert re.fullmatch(r'postgres:\d+', compose.load()['services']['postgres']['image'])
 
 
+def test_the_spark_cluster_runs_the_drivers_spark_version_with_healthchecks():
+    services = compose.load()['services']
+    spark = re.search(r'^pyspark==(\S+)$', (REPO / 'requirements-spark.txt').read_text(), re.M)[1]
+    for name in ('spark-master', 'spark-worker'):
+        assert services[name]['image'].startswith(f'apache/spark:{spark}-'), \
+            f'{name}: {services[name]["image"]} is not the Spark of requirements-spark.txt ({spark})'
+        assert 'java17' in services[name]['image'] and services[name]['profiles'] == ['spark']
+        assert services[name]['healthcheck']['test'][0] == 'CMD'
+    assert services['spark-worker']['depends_on']['spark-master']['condition'] == 'service_healthy'
+    assert services['pipeline-spark']['depends_on']['spark-worker']['condition'] == 'service_healthy'
+    assert 'event_analytics_spark' in services['pipeline-spark']['command'][-1]
+
+
 def test_no_host_path_outside_the_repository():
     for name, service in compose.load()['services'].items():
         for volume in service.get('volumes', []):

@@ -5,10 +5,12 @@ started is gone afterwards."""
 from __future__ import annotations
 
 import shutil
+import subprocess
 import sys
 
 import pytest
 
+from tests.deploy import compose
 from tests.reliability.test_bad_input import ROW_LEVEL
 from tests.spark.cluster import Cluster
 from tests.spark.test_engines_agree import bad_lines
@@ -58,3 +60,13 @@ def test_the_spark_pipeline_on_a_cluster_publishes_what_the_postgres_pipeline_do
     assert len(apps) == 2 and {app['name'] for app in apps} == {'mage_project'}, apps
     # Each application's executor ran as a JVM of its own, started by the worker.
     assert len(list((cluster.folder / 'work').glob('app-*/0/stderr'))) == 2
+
+
+@pytest.mark.parametrize('service', ['spark-master', 'spark-worker'])
+def test_the_compose_healthchecks_pass_on_a_live_cluster(cluster, service):
+    """docker-compose.yml's healthcheck of each Spark service, pointed at this cluster's master."""
+    test = compose.load()['services'][service]['healthcheck']['test']
+    code = test[-1].replace('localhost:8080', f'127.0.0.1:{cluster.ui_port}').replace(
+        'spark-master:8080', f'127.0.0.1:{cluster.ui_port}')
+    assert test[1:3] == ['python3', '-c']
+    assert subprocess.run([sys.executable, '-c', code], timeout=30).returncode == 0
