@@ -103,7 +103,7 @@ def start_run(run_variables: dict | None = None) -> builds.Build:
     return build
 
 
-def _copy_text(*values) -> str:
+def copy_row(*values) -> str:
     """A COPY text line of values; a NUL (which Postgres text cannot hold) is shown as \\x00."""
     return '\t'.join(copy_escape(str(v).replace('\x00', '\\x00')) for v in values) + '\n'
 
@@ -142,10 +142,10 @@ def load_raw_table(name: str, run_variables: dict | None = None) -> pd.DataFrame
             tempfile.TemporaryFile('w+', encoding='utf-8') as adjusted, \
             db.transaction(settings) as conn:
         def reject(rejection: Rejection) -> None:
-            rejected.write(_copy_text(path.name, rejection.line_number, rejection.raw_text, rejection.reason))
+            rejected.write(copy_row(path.name, rejection.line_number, rejection.raw_text, rejection.reason))
 
         def adjust(note: Adjustment) -> None:
-            adjusted.write(_copy_text(path.name, note.line_number, note.column, note.raw_value,
+            adjusted.write(copy_row(path.name, note.line_number, note.column, note.raw_value,
                                       note.loaded_value, note.reason))
 
         db.copy_lines(conn, raw, name, table.column_names,

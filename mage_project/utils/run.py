@@ -141,7 +141,8 @@ def run_summary(run_id: str) -> tuple[dict, dict[str, int]]:
 def block_line(uuid: str, seconds: float | None, status: str, counts: dict[str, int], files: list[dict]) -> str:
     detail = ''
     loaded = {f['target_table'].split('.', 1)[1]: f for f in files or []}
-    table = {'load_users': 'users', 'load_user_interaction': 'user_interaction'}.get(uuid, uuid)
+    loader = uuid.removeprefix('spark_')  # the Spark pipeline's loaders: spark_load_users, ...
+    table = loader.removeprefix('load_') if loader.startswith('load_') else uuid
     if table in loaded:
         f = loaded[table]
         detail = (f"{f['source_file']}: {f['lines_read']:,} lines, {f['rows_loaded']:,} loaded, "

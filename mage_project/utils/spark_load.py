@@ -31,6 +31,7 @@ from functools import partial
 from pathlib import Path
 
 import pandas as pd
+from psycopg2 import sql
 
 from mage_project.utils import builds, db
 from mage_project.utils.dataset import (
@@ -51,8 +52,9 @@ from mage_project.utils.dataset import (
 from mage_project.utils.raw_load import (
     ADJUSTED_COLUMNS,
     REJECTED_COLUMNS,
-    _copy_text,
+    SAMPLE_ROWS,
     check_loadable,
+    copy_row,
     create_evidence_tables,
     open_build,
 )
@@ -340,12 +342,10 @@ def load_table(spark, name: str, run_variables: dict | None = None) -> pd.DataFr
         raise RuntimeError(f'{load.uri}: {counts} does not balance; nothing committed')
     with db.transaction() as conn:
         db.copy_lines(conn, build.schema, 'rejected_rows', REJECTED_COLUMNS,
-                      (_copy_text(load.source_file, *row) for row in load.rejected.toLocalIterator()))
+                      (copy_row(load.source_file, *row) for row in load.rejected.toLocalIterator()))
         db.copy_lines(conn, build.schema, 'adjusted_values', ADJUSTED_COLUMNS,
-                      (_copy_text(load.source_file, *row) for row in load.adjusted.toLocalIterator()))
+                      (copy_row(load.source_file, *row) for row in load.adjusted.toLocalIterator()))
         with conn.cursor() as cursor:
-            from psycopg2 import sql
-
             cursor.execute(
                 sql.SQL('insert into {}.load_audit (run_id, source_file, dataset_dir, target_table, '
                         'lines_read, rows_loaded, rows_rejected, values_adjusted) '
@@ -360,6 +360,13 @@ def load_table(spark, name: str, run_variables: dict | None = None) -> pd.DataFr
     }])
 
 
-def sample_rows(spark, name: str, limit: int = 5) -> pd.DataFrame:
+def sample_rows(spark, name: str, limit: int = SAMPLE_ROWS) -> pd.DataFrame:
     """The first rows of this run's raw <name> view, for block previews."""
     return spark.table(view_name(builds.current().schema, name)).limit(limit).toPandas()
+
+
+def check_load_report(report: pd.DataFrame, sample: pd.DataFrame) -> None:
+    """The loader blocks' test: every line read is loaded or rejected, and the sample shows rows."""
+    row = report.iloc[0]
+    assert row.lines_read == row.rows_loaded + row.rows_rejected, report
+    assert len(sample) == min(SAMPLE_ROWS, int(row.rows_loaded)), 'the sample should show loaded rows'

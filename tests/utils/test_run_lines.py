@@ -1,0 +1,18 @@
+"""make run's one line per block: a loader shows its file's counts from the run's audit, on either
+pipeline; other blocks their table's rows."""
+from mage_project.utils.run import block_line
+
+FILES = [{'target_table': 'raw.users', 'source_file': 'users.csv', 'lines_read': 4, 'rows_loaded': 3,
+          'rows_rejected': 1}]
+
+
+def test_a_loader_shows_its_file_counts_on_either_pipeline():
+    for uuid in ('load_users', 'spark_load_users'):
+        assert block_line(uuid, 1.25, 'done', {}, FILES) == (
+            f'  {uuid:<30} done         1.2s  users.csv: 4 lines, 3 loaded, 1 rejected')
+
+
+def test_other_blocks_show_their_rows_or_nothing():
+    assert block_line('stg_users', 0.5, 'done', {'stg_users': 2}, FILES).endswith('0.5s  2 rows')
+    assert block_line('spark_models', None, 'failed', {}, FILES).endswith('failed          -')
+    assert block_line('load_user_interaction', 0.1, 'done', {}, FILES).endswith('0.1s')
