@@ -106,10 +106,11 @@ class Storage:
 
     def text_head(self, uri: str, size: int) -> bytes:
         """Up to ``size`` bytes of the file's content, decompressed when it is gzip (by its first
-        bytes, as dataset.open_bytes decides)."""
-        raw = self.head(uri, size)
+        bytes, as dataset.open_bytes decides). A gzip file is read far enough that its first
+        ``size`` bytes of content come out, unless it is shorter."""
+        raw = self.head(uri, max(size, 1 << 16))
         if not raw.startswith(GZIP_MAGIC):
-            return raw
+            return raw[:size]
         try:
             return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(raw, size)
         except zlib.error as error:

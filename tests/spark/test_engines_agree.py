@@ -47,8 +47,17 @@ def variant(name):
     return apply
 
 
+def gzip_after_blank_lines(folder):
+    """user_interaction.csv.gz whose first 30 lines are blank: not an empty file (the check looks
+    past the compressed header), its blank lines rejected."""
+    plain = folder / 'user_interaction.csv'
+    (folder / 'user_interaction.csv.gz').write_bytes(gzip.compress(b'\n' * 30 + plain.read_bytes(), mtime=0))
+    plain.unlink()
+
+
 DATASETS = {
     'sample': None,
+    'gzip after blank lines': gzip_after_blank_lines,
     'generated': lambda folder: generate(folder, Plan(users=300, events=6000, seed=11)),
     'bad lines': bad_lines,
     **{f'format: {name}': variant(name) for name in FORMAT_VARIANTS},
