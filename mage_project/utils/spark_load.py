@@ -83,9 +83,15 @@ class Storage:
         self._conf = spark._jsc.hadoopConfiguration()
 
     def _status(self, uri: str):
-        path = self._jvm.org.apache.hadoop.fs.Path(uri)
-        fs = path.getFileSystem(self._conf)
-        return (fs.getFileStatus(path) if fs.exists(path) else None), fs, path
+        from py4j.protocol import Py4JJavaError
+
+        try:
+            path = self._jvm.org.apache.hadoop.fs.Path(uri)
+            fs = path.getFileSystem(self._conf)
+            return (fs.getFileStatus(path) if fs.exists(path) else None), fs, path
+        except Py4JJavaError as error:  # no file system for the scheme, no credentials, ...
+            cause = str(error.java_exception.toString()).splitlines()[0]
+            raise DatasetError(f'{uri}: Spark cannot read this location ({cause})') from None
 
     def is_dir(self, uri: str) -> bool:
         status = self._status(uri)[0]

@@ -63,8 +63,9 @@ def on_postgres(conn, folder: Path, schema: str) -> Result:
     return Result(counts, sorted(rejected), sorted(adjusted), results)
 
 
-def on_spark(spark, folder: Path, schema: str) -> Result:
-    """The Spark pipeline's logic: spark_load.read_file for both files, then spark_models.run_models."""
+def on_spark(spark, folder: Path | str, schema: str) -> Result:
+    """The Spark pipeline's logic: spark_load.read_file for both files, then spark_models.run_models.
+    ``folder`` may be a URI (file:///...)."""
     spark_load.prepare(spark)
     uri = str(folder)
     tables = spark_load.check_inputs(spark, uri)

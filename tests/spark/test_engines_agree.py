@@ -139,3 +139,15 @@ def test_both_engines_refuse_the_same_files_naming_them(spark, tmp_path, case):
     assert message in str(python_error.value) and message in str(spark_error.value)
     if case != 'broken gzip':  # the decompressor's own words differ between zlib and Hadoop
         assert str(spark_error.value) == str(python_error.value)
+
+
+def test_a_folder_given_as_a_uri_reads_as_the_folder(spark, tmp_path):
+    folder = folder_for(tmp_path, 'bad lines')
+    by_path = on_spark(spark, folder, 'engines_path')
+    by_uri = on_spark(spark, folder.as_uri(), 'engines_uri')
+    assert (by_uri.counts, by_uri.rejected, by_uri.tables) == (by_path.counts, by_path.rejected, by_path.tables)
+
+
+def test_a_location_spark_cannot_read_is_named(spark):
+    with pytest.raises(DatasetError, match=r'^s3a://no-bucket/events: Spark cannot read this location \('):
+        spark_load.check_inputs(spark, 's3a://no-bucket/events')
