@@ -1,6 +1,7 @@
 """The repository carries no machine state: no absolute path of one machine in a tracked file, the
 pipeline's metadata as a clean checkout needs it, and no server left running by the tests."""
 import re
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -53,10 +54,13 @@ def postgres_processes(data_dir: Path) -> list[str]:
 def test_a_stopped_embedded_postgres_leaves_no_process():
     data_dir = Path(tempfile.mkdtemp(prefix='pgdata-stop-'))
     try:
-        local_pg.start(data_dir)
-        assert local_pg.running_pid(data_dir) and postgres_processes(data_dir)
+        try:
+            local_pg.start(data_dir)
+            assert local_pg.running_pid(data_dir) and postgres_processes(data_dir)
+        finally:
+            assert local_pg.stop(data_dir)
+        assert local_pg.running_pid(data_dir) is None
+        assert postgres_processes(data_dir) == []
+        assert local_pg.stop(data_dir) is False  # stopping again says nothing was running
     finally:
-        assert local_pg.stop(data_dir)
-    assert local_pg.running_pid(data_dir) is None
-    assert postgres_processes(data_dir) == []
-    assert local_pg.stop(data_dir) is False  # stopping again says nothing was running
+        shutil.rmtree(data_dir, ignore_errors=True)  # nor its folder
