@@ -108,6 +108,16 @@ def copy_row(*values) -> str:
     return '\t'.join(copy_escape(str(v).replace('\x00', '\\x00')) for v in values) + '\n'
 
 
+def record_load(cursor, build: builds.Build, source_file: str, dataset: str, name: str, counts: LoadCounts) -> None:
+    """The load_audit row of one file (both pipelines' loaders write it)."""
+    cursor.execute(
+        sql.SQL('insert into {}.load_audit (run_id, source_file, dataset_dir, target_table, '
+                'lines_read, rows_loaded, rows_rejected, values_adjusted) '
+                'values (%s, %s, %s, %s, %s, %s, %s, %s)').format(sql.Identifier(build.schema)),
+        (build.run_id, source_file, dataset, f'raw.{name}', counts.lines_read, counts.rows_loaded,
+         counts.rows_rejected, counts.values_adjusted))
+
+
 def check_loadable(path, counts: LoadCounts, max_share: float) -> None:
     """Refuse to publish a file that yields no row, or whose rejected share is over ``max_share``:
     the message names the file, the counts and the most common reasons."""
@@ -155,13 +165,7 @@ def load_raw_table(name: str, run_variables: dict | None = None) -> pd.DataFrame
             spool.seek(0)
             db.copy_lines(conn, raw, target, columns, spool)
         with conn.cursor() as cursor:
-            cursor.execute(
-                sql.SQL('insert into {}.load_audit (run_id, source_file, dataset_dir, target_table, '
-                        'lines_read, rows_loaded, rows_rejected, values_adjusted) '
-                        'values (%s, %s, %s, %s, %s, %s, %s, %s)').format(sql.Identifier(raw)),
-                (build.run_id, path.name, str(folder), f'raw.{name}', counts.lines_read, counts.rows_loaded,
-                 counts.rows_rejected, counts.values_adjusted),
-            )
+            record_load(cursor, build, path.name, str(folder), name, counts)
             if not counts.balanced:
                 raise RuntimeError(f'{path}: {counts} does not balance; nothing committed')
             # Fresh statistics, so the staging queries join and sort with the right plans.

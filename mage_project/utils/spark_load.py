@@ -31,7 +31,6 @@ from functools import partial
 from pathlib import Path
 
 import pandas as pd
-from psycopg2 import sql
 
 from mage_project.utils import builds, db
 from mage_project.utils.dataset import (
@@ -57,6 +56,7 @@ from mage_project.utils.raw_load import (
     copy_row,
     create_evidence_tables,
     open_build,
+    record_load,
 )
 from mage_project.utils.settings import PROJECT_DIR, ConfigurationError, dataset_location, max_rejected_share
 
@@ -339,9 +339,10 @@ def load_table(spark, name: str, run_variables: dict | None = None) -> pd.DataFr
     prepare(spark)
     folder = dataset_location()
     max_share = max_rejected_share((run_variables or {}).get('max_rejected_share'))
-    table = check_inputs(spark, folder)[name]
+    storage = Storage(spark)  # spark_start_run checked every file; only the DDL is read again here
+    table = read_ddl(storage, _join(folder, DDL_FILE))[name]
     build = builds.ensure_owned()
-    load = read_file(spark, table, input_uri(Storage(spark), folder, name))
+    load = read_file(spark, table, input_uri(storage, folder, name))
     load.loaded.createOrReplaceTempView(view_name(build.schema, name))
     load.rejected.createOrReplaceTempView(view_name(build.schema, f'rejected_{name}'))
     counts = load.counts
@@ -353,12 +354,7 @@ def load_table(spark, name: str, run_variables: dict | None = None) -> pd.DataFr
         db.copy_lines(conn, build.schema, 'adjusted_values', ADJUSTED_COLUMNS,
                       (copy_row(load.source_file, *row) for row in load.adjusted.toLocalIterator()))
         with conn.cursor() as cursor:
-            cursor.execute(
-                sql.SQL('insert into {}.load_audit (run_id, source_file, dataset_dir, target_table, '
-                        'lines_read, rows_loaded, rows_rejected, values_adjusted) '
-                        'values (%s, %s, %s, %s, %s, %s, %s, %s)').format(sql.Identifier(build.schema)),
-                (build.run_id, load.source_file, folder, f'raw.{name}', counts.lines_read, counts.rows_loaded,
-                 counts.rows_rejected, counts.values_adjusted))
+            record_load(cursor, build, load.source_file, folder, name, counts)
     check_loadable(load.uri, counts, max_share)
     return pd.DataFrame([{
         'source_file': load.source_file, 'target_table': f'raw.{name} (Spark view)', 'lines_read': counts.lines_read,
