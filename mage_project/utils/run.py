@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import sys
@@ -90,15 +91,38 @@ def failed_block(error: BaseException) -> str | None:
     return found
 
 
+@contextmanager
+def imports_without_collection() -> Iterator[None]:
+    """Import Mage with the cyclic garbage collector paused, then freeze what was imported.
+
+    Importing Mage makes some 2,500 modules of long-lived objects; every collection their
+    allocations trigger walks all of them again, and so does the one at exit. Pausing it while
+    importing and then moving those objects to the permanent generation (``gc.freeze``, which
+    the gc documentation suggests for state made at startup) takes about a second off each
+    `make run` here. Reference counting frees acyclic garbage meanwhile; the little cyclic
+    garbage of the imports (some 1,300 objects) is frozen with them, and kept."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if was_enabled:
+            gc.enable()
+
+
 def execute(pipeline_uuid: str, global_vars: dict, clock: BlockClock) -> None:
     """Run the pipeline in this process, as `mage run PROJECT PIPELINE --test` does."""
     from mage_ai.settings.repo import set_repo_path
 
     set_repo_path(str(PROJECT_DIR))
     sys.path.append(str(PROJECT_DIR.parent))
-    from mage_ai.data_preparation.models.pipeline import Pipeline
-    from mage_ai.data_preparation.variable_manager import get_global_variables
-    from mage_ai.orchestration.db import db_connection
+    with imports_without_collection():
+        import mage_ai.io.postgres  # noqa: F401 - imported by every SQL block; here, while paused
+        import sqlglot  # noqa: F401 - the DDL parser of start_run, likewise
+        from mage_ai.data_preparation.models.pipeline import Pipeline
+        from mage_ai.data_preparation.variable_manager import get_global_variables
+        from mage_ai.orchestration.db import db_connection
 
     db_connection.start_session()
     pipeline = Pipeline.get(pipeline_uuid, repo_path=str(PROJECT_DIR))
