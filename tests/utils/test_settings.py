@@ -1,7 +1,14 @@
 """Every setting is checked at the start of a run, and a bad one is named with what is allowed."""
 import pytest
 
-from mage_project.utils.settings import ConfigurationError, check_settings, max_rejected_share, publish_wait_seconds
+from mage_project.utils import settings
+from mage_project.utils.settings import (
+    ConfigurationError,
+    check_settings,
+    connection_settings,
+    max_rejected_share,
+    publish_wait_seconds,
+)
 
 
 @pytest.mark.parametrize('name, value, message', [
@@ -38,3 +45,25 @@ def test_defaults_and_the_per_run_variable(monkeypatch):
     assert max_rejected_share('0.5') == 0.5  # the run's pipeline variable wins
     with pytest.raises(ConfigurationError, match="max_rejected_share='lots' .pipeline variable. is not allowed"):
         check_settings({'max_rejected_share': 'lots'})
+
+
+def test_the_connection_is_rendered_once_and_again_after_any_change(monkeypatch, tmp_path):
+    import mage_ai.io.config
+
+    renders = []
+    real_loader = mage_ai.io.config.ConfigFileLoader
+    monkeypatch.setattr(mage_ai.io.config, 'ConfigFileLoader', lambda *args: renders.append(args) or real_loader(*args))
+    monkeypatch.setenv('MAGE_DATA_DIR', str(tmp_path))  # Mage's state, if rendering imports it first
+    monkeypatch.setenv('ENV', 'dev')
+    monkeypatch.delenv('POSTGRES_DB', raising=False)
+    monkeypatch.setenv('POSTGRES_PORT', '6543')
+    assert connection_settings().port == 6543 and connection_settings().port == 6543
+    first = len(renders)
+    assert first <= 1, 'the same file and environment are rendered once'
+    monkeypatch.setenv('POSTGRES_PORT', '6544')
+    assert connection_settings().port == 6544, 'a changed variable is read again'
+    edited = tmp_path / 'io_config.yaml'
+    edited.write_text(settings.IO_CONFIG_PATH.read_text().replace("'events')", "'events_edited')"))
+    monkeypatch.setattr(settings, 'IO_CONFIG_PATH', edited)
+    assert connection_settings().dbname == 'events_edited', 'an edited io_config.yaml is read again'
+    assert len(renders) == first + 2
