@@ -25,7 +25,7 @@ help:
 	@echo "make spark      install Spark (requirements-spark.txt) into .venv; needs Java 17"
 	@echo "make test       set up .venv and run every test (PYTEST_ARGS=... to pass pytest options)"
 	@echo "make test-fast  the tests that do not run Mage itself (pytest -m 'not slow'), in seconds"
-	@echo "make lint       ruff on the Python code, sqlfluff on the SQL blocks"
+	@echo "make lint       ruff on the Python code, sqlfluff on the SQL blocks, detect-secrets on tracked files"
 	@echo "make editor     start the Mage editor (http://127.0.0.1:6789, MAGE_PORT to change it; login required)"
 	@echo "make answers    print what the last published run loaded and its answers"
 	@echo "make bench      benchmark at EVENTS=2000000 events against psql \\copy and pandas to_sql (ENGINE=spark: and Spark)"
@@ -71,11 +71,12 @@ run-spark: spark
 	@$(WITH_ENV) $(PY) -m $(PROJECT).utils.run --pipeline $(SPARK_PIPELINE) $(if $(VERBOSE),--verbose)
 
 # Lint: Python with ruff (pyflakes errors, syntax, import order), the SQL blocks with sqlfluff
-# (.sqlfluff). The tests run both.
+# (.sqlfluff), tracked files with detect-secrets. The tests run all three.
 RUFF_ARGS := check --no-cache --select F,E9,I --line-length 120 --exclude mage_project/charts mage_project bench tests
 lint: tools
 	.venv-tools/bin/ruff $(RUFF_ARGS)
 	.venv-tools/bin/sqlfluff lint mage_project/transformers
+	git ls-files -z | xargs -0 .venv-tools/bin/detect-secrets-hook
 
 # The Mage editor on this project, login required; prints the address and the owner's login.
 editor: venv
@@ -106,7 +107,7 @@ lock:
 	  .venv-lock/bin/pip freeze; } > requirements.txt
 	rm -rf .venv-lock
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
-	.venv-lock/bin/pip install --quiet check-jsonschema ruff sqlfluff
+	.venv-lock/bin/pip install --quiet check-jsonschema ruff sqlfluff detect-secrets
 	{ echo "# Tools that cannot share .venv with mage-ai (check-jsonschema needs a newer ruamel.yaml) and the linters;"; \
 	  echo "# installed into .venv-tools by 'make test'. Full lock; regenerate with 'make lock'."; \
 	  .venv-lock/bin/pip freeze; } > requirements-tools.txt
