@@ -31,6 +31,7 @@ from datetime import datetime, timezone
 from typing import Iterable, Optional
 
 import psycopg2
+import tenacity
 from psycopg2 import sql
 
 from mage_project.utils import db
@@ -424,28 +425,35 @@ def _publish_once(conn, build: Build, reader_roles: Iterable[str], published: di
     return True
 
 
+def publish_retries(wait_seconds: float, sleep=time.sleep) -> tenacity.Retrying:
+    """The publish's retry policy: again while a lock is not available (each try waits one second
+    for its locks), after 0.25 s, then twice as long each time up to 4 s, and never sleeping past
+    ``wait_seconds``; the last LockNotAvailable is raised. Any other error is raised at once."""
+    return tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type(psycopg2.errors.LockNotAvailable),
+        wait=tenacity.wait_exponential(multiplier=0.25, max=4.0),
+        stop=tenacity.stop_before_delay(wait_seconds),
+        sleep=sleep,
+        reraise=True,
+    )
+
+
 def publish(build: Build, reader_roles: Iterable[str], wait_seconds: float,
             settings: Optional[ConnectionSettings] = None,
             published: Optional[dict[str, tuple[str, ...]]] = None) -> None:
     """Repoint the published views at ``build``: one transaction, locks taken with a one-second
-    lock_timeout and retried with backoff up to ``wait_seconds``; then drop the superseded builds of
-    runs that have ended. This run keeps its owner connection until its process ends or starts a
-    new run, so its own build stays for the blocks after this one."""
-    deadline = time.monotonic() + wait_seconds
-    delay = 0.25
-    while True:
-        try:
-            with db.transaction(settings, application_name=f'mage_pipeline publish {build.run_id}') as conn:
+    lock_timeout and retried with backoff (``publish_retries``) up to ``wait_seconds``; then drop
+    the superseded builds of runs that have ended. This run keeps its owner connection until its
+    process ends or starts a new run, so its own build stays for the blocks after this one."""
+    try:
+        for attempt in publish_retries(wait_seconds):
+            with attempt, db.transaction(settings, application_name=f'mage_pipeline publish {build.run_id}') as conn:
                 _publish_once(conn, build, list(reader_roles), published or PUBLISHED)
-            break
-        except psycopg2.errors.LockNotAvailable:
-            if time.monotonic() + delay > deadline:
-                raise PublishBlocked(
-                    f'run {build.run_id} not published: the published views stayed locked for '
-                    f'{wait_seconds:g}s (PUBLISH_WAIT_SECONDS); the previous tables stay. Blocked by '
-                    + describe_blockers(settings, list(LAYERS)) + '.') from None
-            time.sleep(delay)
-            delay = min(delay * 2, 4.0)
+    except psycopg2.errors.LockNotAvailable:
+        raise PublishBlocked(
+            f'run {build.run_id} not published: the published views stayed locked for '
+            f'{wait_seconds:g}s (PUBLISH_WAIT_SECONDS); the previous tables stay. Blocked by '
+            + describe_blockers(settings, list(LAYERS)) + '.') from None
     try:
         cleanup(settings, None)
     except psycopg2.Error as error:  # the run is published; a leftover build waits for the next run

@@ -10,7 +10,7 @@ import time
 
 import psycopg2
 
-from mage_project.utils.builds import PUBLISH_LOCK_KEY
+from mage_project.utils.builds import PUBLISH_LOCK_KEY, publish_retries
 from mage_project.utils.generate import Plan, generate
 from mage_project.utils.sql_blocks import block_uuids
 from mage_project.utils.traps import plant
@@ -152,6 +152,31 @@ def test_a_reader_in_an_open_transaction_makes_the_publish_fail_clearly_without_
     assert latencies and max(latencies) < 3, f'a reader (behind a 6 s publish attempt) waited {max(latencies):.1f}s'
     assert snapshot(database) == before
     run_pipeline(REPO / 'dataset')  # with the reader gone, the next run publishes
+
+
+def tries_of(wait_seconds: float, outcomes: list) -> tuple[int, list[float], str]:
+    """Run publish_retries over ``outcomes`` (an exception to raise, or None for success) with a
+    sleep that only records; returns (tries, sleeps, the name of the error raised or '')."""
+    sleeps, tries = [], 0
+    try:
+        for attempt in publish_retries(wait_seconds, sleep=sleeps.append):
+            with attempt:
+                tries += 1
+                if outcomes[tries - 1] is not None:
+                    raise outcomes[tries - 1]
+    except psycopg2.Error as error:
+        return tries, sleeps, type(error).__name__
+    return tries, sleeps, ''
+
+
+def test_a_publish_retries_while_locked_with_backoff_and_never_sleeps_past_its_wait():
+    locked = psycopg2.errors.LockNotAvailable('canceling statement due to lock timeout')
+    assert tries_of(60, [locked, locked, None]) == (3, [0.25, 0.5], '')
+    assert tries_of(60, [locked] * 7 + [None]) == (8, [0.25, 0.5, 1.0, 2.0, 4.0, 4.0, 4.0], '')
+    # A sleep of 1 s would end past a 1 s wait: the lock error is raised instead.
+    assert tries_of(1, [locked] * 10) == (3, [0.25, 0.5], 'LockNotAvailable')
+    assert tries_of(0, [locked, None]) == (1, [], 'LockNotAvailable')  # PUBLISH_WAIT_SECONDS=0
+    assert tries_of(60, [psycopg2.errors.UndefinedTable('no such view'), None]) == (1, [], 'UndefinedTable')
 
 
 def test_a_publish_waits_for_another_publish_then_completes(run_pipeline, database):
