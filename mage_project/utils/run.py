@@ -97,10 +97,10 @@ def imports_without_collection() -> Iterator[None]:
 
     Importing Mage makes some 2,500 modules of long-lived objects; every collection their
     allocations trigger walks all of them again, and so does the one at exit. Pausing it while
-    importing and then moving those objects to the permanent generation (``gc.freeze``, which
-    the gc documentation suggests for state made at startup) takes about a second off each
-    `make run` here. Reference counting frees acyclic garbage meanwhile; the little cyclic
-    garbage of the imports (some 1,300 objects) is frozen with them, and kept."""
+    importing and then moving those objects to the permanent generation with ``gc.freeze`` (the
+    gc documentation's pattern for servers that fork: disable early, then freeze) takes about a
+    second off each `make run` here. Reference counting frees acyclic garbage meanwhile; the
+    little cyclic garbage of the imports (some 1,300 objects) is frozen with them, and kept."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
