@@ -72,3 +72,16 @@ def test_country_ranks_by_visitors_then_events_then_name(database):
         assert rows(conn, 'select rank, country, visitors, events, users, is_tied '
                           'from build_test.visitors_by_country order by rank') == [
             (1, 'AA', 1, 2, 1, True), (2, 'BB', 1, 2, 1, True), (3, 'CC', 1, 1, 2, True)]
+
+
+def test_age_groups_tie_by_valuable_users_and_every_stored_label_keeps_its_row(database):
+    users = [(1, '18-45', 'DE'), (2, '46-80', 'DE'), (3, '81-90', 'DE'), (4, 'adult', 'DE'), (5, '18-45', 'DE')]
+    events = events_of(1, 5, 10) + events_of(2, 6, 12) + events_of(3, 5, 10) + events_of(5, 4, 10)
+    with database.connect() as conn:
+        build(conn, users, events, until='valuable_users_by_age_group')
+        assert rows(conn, 'select rank, age_group, question_age_group, valuable_users, users, is_tied '
+                          'from build_test.valuable_users_by_age_group order by rank') == [
+            (1, '18-45', '18-49', 1, 2, True),  # three labels with one valuable user each: by label
+            (2, '46-80', 'both', 1, 1, True),
+            (3, '81-90', 'neither', 1, 1, True),
+            (4, 'adult', 'unreadable', 0, 1, False)]
