@@ -1,8 +1,8 @@
 """`make run`: one run of a pipeline through Mage, shown as one line per block with its duration
 and row counts, then the answers of this run (by its run id, whatever other runs publish
-meanwhile). Mage's own output goes to a log file named at the end; --verbose shows it all.
+meanwhile). Mage's own output goes to a log file named at the end; -v (--verbose) shows it all.
 
-    python -m mage_project.utils.run [--pipeline event_analytics] [--verbose] [--runtime-vars JSON]
+    python -m mage_project.utils.run [--pipeline event_analytics] [-v] [--runtime-vars JSON]
 """
 from __future__ import annotations
 
@@ -188,7 +188,7 @@ def print_answers(out: TextIO, answers: dict[str, str]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--pipeline', default=PIPELINE)
-    parser.add_argument('--verbose', action='store_true', help="show Mage's whole output instead of a summary")
+    parser.add_argument('-v', '--verbose', action='store_true', help="show Mage's whole output instead of a summary")
     parser.add_argument('--runtime-vars', default='{}', help='pipeline variables of this run, as JSON')
     args = parser.parse_args(argv)
     run_id = new_run_id()

@@ -1,9 +1,13 @@
-"""What people look at rather than read: the chart widgets in the editor and the HTML report."""
+"""What people look at rather than read: the chart widgets in the editor, the HTML report and
+what `make run` prints."""
 import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 from mage_project.utils.charts import CHARTS, WIDGETS
+from mage_project.utils.sql_blocks import block_uuids
 from tests.conftest import REPO
 from tests.helpers import copy_project
 
@@ -61,3 +65,22 @@ def test_make_run_prints_the_load_counts_and_the_answers(run_pipeline, database,
     printed = ' '.join(result.stdout.split())  # the answers are wrapped at 100 columns
     for question_id, answer in database.rows('select question_id, answer from analytics.answers'):
         assert f'{question_id}. ' in printed and ' '.join(answer.split()) in printed
+
+
+def test_make_run_shows_one_line_per_block_and_the_answers_once_and_keeps_mage_s_log(base_env, database, tmp_path):
+    env = base_env(REPO / 'dataset')
+    command = [sys.executable, '-m', 'mage_project.utils.run']
+    quiet = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert quiet.returncode == 0, quiet.stdout[-3000:] + quiet.stderr[-3000:]
+    printed = quiet.stdout + quiet.stderr
+    for block in block_uuids():
+        assert len(re.findall(rf'^  {block} +done +\d+\.\ds', printed, re.M)) == 1, f'{block}:\n{printed}'
+    for question_id in ('q1', 'q2', 'q3', 'q4'):
+        assert len(re.findall(rf'^{question_id}\. ', printed, re.M)) == 1, printed
+    for noise in ('WARNING', 'traitlets', 'DBT library', 'DONE', 'tests passed', 'Traceback'):
+        assert noise not in printed, f'{noise!r} in the summary:\n{printed}'
+    log = Path(re.search(r'^Full log: (.+)$', printed, re.M)[1])
+    assert log.is_relative_to(tmp_path) and 'tests passed' in log.read_text()  # Mage's output, kept
+    verbose = subprocess.run([*command, '-v'], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert verbose.returncode == 0 and 'tests passed' in verbose.stdout + verbose.stderr
+    assert 'Full log:' not in verbose.stdout

@@ -239,7 +239,6 @@ def test_two_make_runs_at_once_each_print_their_own_answers(base_env, database, 
     assert sorted(runs(database)) == sorted(run_ids)
 
 
-
 def test_a_run_superseded_right_after_publishing_still_writes_its_report(base_env, database, tmp_path):
     repo = copy_project(tmp_path / 'slow_report')
     block = repo / 'mage_project' / 'data_exporters' / 'export_answers_report.py'
