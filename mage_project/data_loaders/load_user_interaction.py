@@ -1,4 +1,4 @@
-from mage_project.utils.raw_load import SAMPLE_ROWS, check_load_balanced, load_raw_table, sample_rows
+from mage_project.utils.raw_load import check_load_balanced, check_load_report, load_raw_table, sample_rows
 
 if 'data_loader' not in globals():
     from mage_ai.data_preparation.decorators import data_loader
@@ -15,5 +15,5 @@ def load_user_interaction(*args, **kwargs):
 
 @test
 def test_every_line_loaded_or_rejected(report, sample, *args) -> None:
+    check_load_report(report, sample)
     check_load_balanced(report, 'user_interaction')
-    assert len(sample) == min(SAMPLE_ROWS, int(report.rows_loaded.iloc[0])), 'the sample should show the first loaded rows'

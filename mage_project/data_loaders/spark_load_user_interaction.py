@@ -1,4 +1,5 @@
 from mage_project.utils import spark_load
+from mage_project.utils.raw_load import check_load_report
 
 if 'data_loader' not in globals():
     from mage_ai.data_preparation.decorators import data_loader
@@ -17,4 +18,4 @@ def spark_load_user_interaction(*args, **kwargs):
 
 @test
 def test_every_line_loaded_or_rejected(report, sample, *args) -> None:
-    spark_load.check_load_report(report, sample)
+    check_load_report(report, sample)

@@ -199,14 +199,21 @@ def stored_counts(source_file: str, name: str) -> dict[str, int]:
     return dict(zip(keys, row)) if row else {}
 
 
-def check_load_balanced(report: pd.DataFrame, name: str) -> None:
-    """The data contract of a raw load: every line read is loaded or rejected, and the database
-    holds exactly what the loader reported. Raises AssertionError saying what broke."""
+def check_load_report(report: pd.DataFrame, sample: pd.DataFrame) -> None:
+    """The test of every loader block, on either pipeline: every line read is loaded or rejected,
+    and the sample shows the first loaded rows. Raises AssertionError saying what broke."""
     row = report.iloc[0]
-    stored = stored_counts(row.source_file, name)
     assert row.lines_read == row.rows_loaded + row.rows_rejected, (
         f'{row.source_file}: {row.lines_read} lines read, but {row.rows_loaded} loaded '
         f'+ {row.rows_rejected} rejected')
+    assert len(sample) == min(SAMPLE_ROWS, int(row.rows_loaded)), 'the sample should show the first loaded rows'
+
+
+def check_load_balanced(report: pd.DataFrame, name: str) -> None:
+    """The data contract of a raw load in Postgres: the database holds exactly what the loader
+    reported (the raw table, rejected_rows, load_audit). Raises AssertionError saying what broke."""
+    row = report.iloc[0]
+    stored = stored_counts(row.source_file, name)
     assert stored.get('table_rows') == row.rows_loaded, (
         f'raw.{name} holds {stored.get("table_rows")} rows; the loader reported {row.rows_loaded}')
     assert stored.get('rejected_rows') == row.rows_rejected, (
