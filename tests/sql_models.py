@@ -9,6 +9,7 @@ from mage_project.utils.sql_blocks import build_statements
 from tests.conftest import REPO
 
 SCHEMA = 'build_test'
+T = '2019-07-04 10:00:00'  # the time of an event whose time does not matter
 
 
 def build(conn, users: list[tuple], events: list[tuple], until: str | None = None) -> None:

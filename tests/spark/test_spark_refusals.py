@@ -18,10 +18,8 @@ MESSAGE = ('user_interaction.csv: 1500 lines read, 1200 loaded, 300 rejected (mo
 
 
 def rejected_rows(database, build_schema: str) -> list[tuple]:
-    with database.connect() as conn, conn.cursor() as cursor:
-        cursor.execute(sql.SQL('select source_file, line_number, raw_line, reason from {}.rejected_rows '
-                               'order by 1, 2').format(sql.Identifier(build_schema)))
-        return cursor.fetchall()
+    return database.rows(sql.SQL('select source_file, line_number, raw_line, reason from {}.rejected_rows '
+                                 'order by 1, 2').format(sql.Identifier(build_schema)))
 
 
 def test_a_feed_unfit_to_publish_stops_the_spark_run_with_the_same_message_and_evidence(

@@ -2,7 +2,7 @@
 logged, exact copies as surplus on their own date, and every tie named and broken as documented."""
 from decimal import Decimal
 
-from tests.sql_models import build, rows
+from tests.sql_models import T, build, rows
 
 USERS = [(1, '18-45', 'DE'), (2, '46-80', 'FR')]
 Q1 = 'select rank, event_type, orphan_events, events, orphan_share, is_tied from build_test.orphan_events_by_type'
@@ -11,12 +11,12 @@ Q2 = ('select rank, event_date::text, surplus_copies, distinct_events, event_row
 
 
 def test_orphans_are_counted_as_logged_and_a_tie_is_broken_by_share_then_type(database):
-    events = [('E1', 1, 'VIEW', '2019-07-04 10:00:00'),
-              ('E2', 9, 'VIEW', '2019-07-04 10:00:00'), ('E2', 9, 'VIEW', '2019-07-04 10:00:00'),  # a copy counts
-              ('E3', 9, 'CLICK', '2019-07-04 10:00:00'), ('E4', 8, 'CLICK', '2019-07-04 10:00:00'),
-              ('E5', 2, 'CLICK', '2019-07-04 10:00:00'),
-              ('E6', 7, 'EXIT', '2019-07-04 10:00:00'), ('E7', 2, 'EXIT', '2019-07-04 10:00:00'),
-              ('E8', 6, 'SCROL', '2019-07-04 10:00:00')]  # a type outside the three still gets its row
+    events = [('E1', 1, 'VIEW', T),
+              ('E2', 9, 'VIEW', T), ('E2', 9, 'VIEW', T),  # a copy counts
+              ('E3', 9, 'CLICK', T), ('E4', 8, 'CLICK', T),
+              ('E5', 2, 'CLICK', T),
+              ('E6', 7, 'EXIT', T), ('E7', 2, 'EXIT', T),
+              ('E8', 6, 'SCROL', T)]  # a type outside the three still gets its row
     with database.connect() as conn:
         build(conn, USERS, events, until='orphan_events_by_type')
         assert rows(conn, Q1 + ' order by rank') == [
@@ -27,9 +27,9 @@ def test_orphans_are_counted_as_logged_and_a_tie_is_broken_by_share_then_type(da
 
 
 def test_a_type_with_fewer_events_ranks_first_among_equal_orphan_counts(database):
-    events = [(f'C{i}', 9 if i < 2 else 1, 'CLICK', '2019-07-04 10:00:00') for i in range(4)]
-    events += [(f'V{i}', 9, 'VIEW', '2019-07-04 10:00:00') for i in range(2)]
-    events += [('X1', 1, 'EXIT', '2019-07-04 10:00:00')]
+    events = [(f'C{i}', 9 if i < 2 else 1, 'CLICK', T) for i in range(4)]
+    events += [(f'V{i}', 9, 'VIEW', T) for i in range(2)]
+    events += [('X1', 1, 'EXIT', T)]
     with database.connect() as conn:
         build(conn, USERS, events, until='orphan_events_by_type')
         assert rows(conn, Q1 + ' order by rank') == [

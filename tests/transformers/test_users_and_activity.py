@@ -1,9 +1,7 @@
 """stg_users, user_activity and the q3/q4 tables on a handful of given rows."""
 import pytest
 
-from tests.sql_models import build, rows
-
-T = '2019-07-04 10:00:00'
+from tests.sql_models import T, build, rows
 
 
 def events_of(user_id, views, clicks, prefix='E'):
