@@ -6,6 +6,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import pytest
 import yaml
 
 from mage_project.utils import local_pg
@@ -51,12 +52,21 @@ def postgres_processes(data_dir: Path) -> list[str]:
     return [line for line in result.stdout.splitlines() if 'postgres' in line and str(data_dir) in line]
 
 
-def test_a_stopped_embedded_postgres_leaves_no_process():
+def test_the_embedded_postgres_is_reused_and_a_stopped_one_leaves_no_process(monkeypatch):
     data_dir = Path(tempfile.mkdtemp(prefix='pgdata-stop-'))
     try:
         try:
-            local_pg.start(data_dir)
+            env = local_pg.start(data_dir, ('events',))
             assert local_pg.running_pid(data_dir) and postgres_processes(data_dir)
+            with monkeypatch.context() as patched:
+                # A running server with every database is reused without pgserver ...
+                patched.setattr(local_pg, '_pgserver', lambda: pytest.fail('pgserver used for a running server'))
+                assert local_pg.start(data_dir, ('events',)) == env
+                # ... and a missing database still takes the full path, which creates it.
+                with pytest.raises(pytest.fail.Exception):
+                    local_pg.start(data_dir, ('events', 'events_more'))
+            assert local_pg.start(data_dir, ('events_more',)) == env
+            assert local_pg._has_databases(data_dir, ('events', 'events_more'))
         finally:
             assert local_pg.stop(data_dir)
         assert local_pg.running_pid(data_dir) is None
