@@ -13,8 +13,10 @@ MAGE := $(VENV)/bin/mage
 PROJECT := mage_project
 PIPELINE := event_analytics
 SPARK_PIPELINE := event_analytics_spark
-# Load .env (if any) and start the embedded Postgres when no POSTGRES_HOST is configured.
-WITH_ENV := set -a; if [ -f .env ]; then . ./.env; fi; set +a; \
+# Load .env (if any) and start the embedded Postgres when no POSTGRES_HOST is configured
+# (utils/run.py, behind make run, starts it itself: WITH_DOTENV only).
+WITH_DOTENV := set -a; if [ -f .env ]; then . ./.env; fi; set +a;
+WITH_ENV := $(WITH_DOTENV) \
 	if [ -z "$${POSTGRES_HOST:-}" ]; then eval "$$($(PY) -m $(PROJECT).utils.local_pg start)"; fi;
 
 .PHONY: run run-spark spark test test-fast lint editor answers bench venv tools lock pg-stop clean help
@@ -65,10 +67,10 @@ $(VENV)/.spark-installed: $(VENV)/.installed requirements-spark.txt
 
 # One line per block, then this run's answers; Mage's whole output goes to a log file (VERBOSE=1 shows it).
 run: venv $(if $(filter $(SPARK_PIPELINE),$(PIPELINE)),spark)
-	@$(WITH_ENV) $(PY) -m $(PROJECT).utils.run --pipeline $(PIPELINE) $(if $(VERBOSE),--verbose)
+	@$(WITH_DOTENV) $(PY) -m $(PROJECT).utils.run --pipeline $(PIPELINE) $(if $(VERBOSE),--verbose)
 
 run-spark: spark
-	@$(WITH_ENV) $(PY) -m $(PROJECT).utils.run --pipeline $(SPARK_PIPELINE) $(if $(VERBOSE),--verbose)
+	@$(WITH_DOTENV) $(PY) -m $(PROJECT).utils.run --pipeline $(SPARK_PIPELINE) $(if $(VERBOSE),--verbose)
 
 # Lint: Python with ruff (pyflakes errors, syntax, import order), the SQL blocks with sqlfluff
 # (.sqlfluff), tracked files with detect-secrets. The tests run all three.

@@ -102,13 +102,16 @@ def stop(data_dir: Path = DEFAULT_DATA_DIR) -> bool:
     return True
 
 
+def default_databases() -> tuple[str, ...]:
+    """The io_config profiles' default databases, and the one POSTGRES_DB names, if any."""
+    return tuple(filter(None, ('events', 'events_test', os.getenv('POSTGRES_DB'))))
+
+
 def main(argv: list[str]) -> None:
     command = argv[0] if argv else 'start'
     data_dir = Path(argv[1]) if len(argv) > 1 else DEFAULT_DATA_DIR
     if command == 'start':
-        # The profiles' default databases, and the one .env names, if any.
-        databases = tuple(argv[2:]) or tuple(filter(None, ('events', 'events_test', os.getenv('POSTGRES_DB'))))
-        for key, value in start(data_dir, databases).items():
+        for key, value in start(data_dir, tuple(argv[2:]) or default_databases()).items():
             print(f"export {key}='{value}'")
     elif command == 'stop':
         stopped = stop(data_dir)

@@ -1,6 +1,7 @@
 """`make run`: one run of a pipeline through Mage, shown as one line per block with its duration
 and row counts, then the answers of this run (by its run id, whatever other runs publish
-meanwhile). Mage's own output goes to a log file named at the end; -v (--verbose) shows it all.
+meanwhile). Mage's own output goes to a log file named at the end; -v (--verbose) shows it all. Without
+POSTGRES_HOST it runs on the embedded Postgres (utils/local_pg.py), starting it if need be.
 
     python -m mage_project.utils.run [--pipeline event_analytics] [-v] [--runtime-vars JSON]
 """
@@ -191,6 +192,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('-v', '--verbose', action='store_true', help="show Mage's whole output instead of a summary")
     parser.add_argument('--runtime-vars', default='{}', help='pipeline variables of this run, as JSON')
     args = parser.parse_args(argv)
+    if not os.getenv('POSTGRES_HOST'):
+        # No server configured: the embedded one, started (or found running) here rather than by
+        # make in a Python process of its own, which cost about 0.1 s of each run.
+        from mage_project.utils import local_pg
+
+        os.environ.update(local_pg.start(databases=local_pg.default_databases()))
     run_id = new_run_id()
     log_path = mage_data_dir() / 'logs' / f'run_{run_id}.log'
     started = time.monotonic()

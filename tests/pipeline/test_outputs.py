@@ -1,11 +1,17 @@
 """What people look at rather than read: the chart widgets in the editor, the HTML report and
 what `make run` prints."""
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
+import pytest
+
+from mage_project.utils import local_pg
 from mage_project.utils.charts import CHARTS, WIDGETS
 from mage_project.utils.sql_blocks import block_uuids
 from tests.conftest import REPO
@@ -84,3 +90,27 @@ def test_make_run_shows_one_line_per_block_and_the_answers_once_and_keeps_mage_s
     verbose = subprocess.run([*command, '-v'], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert verbose.returncode == 0 and 'tests passed' in verbose.stdout + verbose.stderr
     assert 'Full log:' not in verbose.stdout
+
+
+@pytest.mark.slow  # a whole run, without the fixtures that mark one
+def test_make_run_without_a_configured_server_starts_the_embedded_one_and_reuses_it():
+    # A clean checkout's `make run`: no POSTGRES_* anywhere, so run.py starts the embedded Postgres
+    # in the checkout's .pgdata. The copy is in a folder of its own that the server's user can reach.
+    repo = Path(tempfile.mkdtemp(prefix='make-run-'))
+    repo.chmod(0o755)
+    copy_project(repo / 'checkout')
+    checkout = repo / 'checkout'
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(('POSTGRES_', 'MAGE_', 'DEFAULT_OWNER_')) and key not in ('ENV', 'DATASET_DIR')}
+    env.update(MAGE_DATA_DIR=str(repo / 'mage_data'), REPORT_DIR=str(repo / 'reports'))
+    try:
+        for attempt in ('starts', 'reuses'):
+            result = subprocess.run([sys.executable, '-m', 'mage_project.utils.run'], cwd=checkout, env=env,
+                                    capture_output=True, text=True, timeout=600)
+            assert result.returncode == 0, f'{attempt}:\n{result.stdout[-3000:]}{result.stderr[-3000:]}'
+            assert re.search(r'^run \S+ published in', result.stdout, re.M), result.stdout
+            assert local_pg.running_pid(checkout / '.pgdata'), attempt
+    finally:
+        local_pg.stop(checkout / '.pgdata')
+        shutil.rmtree(repo, ignore_errors=True)
+    assert local_pg.running_pid(checkout / '.pgdata') is None
