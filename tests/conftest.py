@@ -113,14 +113,18 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.slow)
 
 
+def unconfigured_environ() -> dict[str, str]:
+    """This process's environment without what picks a server, a profile, a dataset or Mage's folders,
+    as on a machine where none is configured."""
+    return {key: value for key, value in os.environ.items()
+            if not key.startswith(('POSTGRES_', 'MAGE_', 'DEFAULT_OWNER_')) and key not in ('ENV', 'DATASET_DIR')}
+
+
 @pytest.fixture
 def base_env(database, tmp_path):
     """The environment of a pipeline process: this test's database, ENV=test, a dataset folder."""
     def make(dataset_dir: Path, extra_env: dict[str, str] | None = None) -> dict[str, str]:
-        env = {
-            key: value for key, value in os.environ.items()
-            if not key.startswith(('POSTGRES_', 'MAGE_', 'DEFAULT_OWNER_')) and key not in ('ENV', 'DATASET_DIR')
-        }
+        env = unconfigured_environ()
         env.update(database.env)
         # COLUMNS keeps Mage's rich tracebacks from wrapping the messages the tests look for.
         env.update(ENV='test', DATASET_DIR=str(dataset_dir), MAGE_DATA_DIR=str(tmp_path / 'mage_data'),

@@ -1,7 +1,6 @@
 """What people look at rather than read: the chart widgets in the editor, the HTML report and
 what `make run` prints."""
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -14,7 +13,7 @@ import pytest
 from mage_project.utils import local_pg
 from mage_project.utils.charts import CHARTS, WIDGETS
 from mage_project.utils.sql_blocks import block_uuids
-from tests.conftest import REPO
+from tests.conftest import REPO, unconfigured_environ
 from tests.helpers import copy_project
 
 EXECUTE_WIDGETS = '''
@@ -100,9 +99,7 @@ def test_make_run_without_a_configured_server_starts_the_embedded_one_and_reuses
     repo.chmod(0o755)
     copy_project(repo / 'checkout')
     checkout = repo / 'checkout'
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith(('POSTGRES_', 'MAGE_', 'DEFAULT_OWNER_')) and key not in ('ENV', 'DATASET_DIR')}
-    env.update(MAGE_DATA_DIR=str(repo / 'mage_data'), REPORT_DIR=str(repo / 'reports'))
+    env = unconfigured_environ() | {'MAGE_DATA_DIR': str(repo / 'mage_data'), 'REPORT_DIR': str(repo / 'reports')}
     try:
         for attempt in ('starts', 'reuses'):
             result = subprocess.run([sys.executable, '-m', 'mage_project.utils.run'], cwd=checkout, env=env,
