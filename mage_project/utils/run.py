@@ -173,7 +173,7 @@ def block_line(uuid: str, seconds: float | None, status: str, counts: dict[str, 
         detail = (f"{f['source_file']}: {f['lines_read']:,} lines, {f['rows_loaded']:,} loaded, "
                   f"{f['rows_rejected']:,} rejected")
     elif table in counts:
-        detail = f'{counts[table]:,} rows'
+        detail = f'{counts[table]:,} row' + ('' if counts[table] == 1 else 's')
     duration = f'{seconds:6.1f}s' if seconds is not None else '      -'
     return f'  {uuid:<30} {status:<9} {duration}  {detail}'.rstrip()
 

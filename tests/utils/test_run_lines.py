@@ -16,6 +16,7 @@ def test_a_loader_shows_its_file_counts_on_either_pipeline():
 
 def test_other_blocks_show_their_rows_or_nothing():
     assert block_line('stg_users', 0.5, 'done', {'stg_users': 2}, FILES).endswith('0.5s  2 rows')
+    assert block_line('conflicting_users', 0.2, 'done', {'conflicting_users': 1}, FILES).endswith('0.2s  1 row')
     assert block_line('spark_models', None, 'failed', {}, FILES).endswith('failed          -')
     assert block_line('load_user_interaction', 0.1, 'done', {}, FILES).endswith('0.1s')
 
