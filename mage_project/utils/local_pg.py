@@ -9,10 +9,12 @@ from __future__ import annotations
 import atexit
 import os
 import pwd
-import re
 import sys
 import warnings
 from pathlib import Path
+
+import psycopg2
+from psycopg2 import sql
 
 from mage_project.utils.settings import REPO_DIR
 
@@ -24,45 +26,47 @@ def start(data_dir: Path = DEFAULT_DATA_DIR, databases: tuple[str, ...] = ()) ->
     """Start (or reuse) the server in ``data_dir`` and create ``databases``; returns the
     POSTGRES_* variables that reach it. The server outlives this process.
 
-    A server that already runs and has every database is only checked, over one connection,
-    without pgserver: its import and one psql process per database cost about 0.1 s of every
-    `make run`. Anything else (not running, a database missing, no answer) goes through pgserver."""
+    pgserver is only imported to start a server: one that already runs (and answers) is used as it
+    is, which saves its import, about 0.1 s of every `make run`. The databases are then made sure
+    of over one connection either way."""
     data_dir = Path(data_dir).resolve()
-    for name in databases:
-        # pgserver's psql() takes no parameters, so only plain identifiers are accepted here.
-        if not re.fullmatch(r'[A-Za-z_][A-Za-z0-9_]*', name):
-            raise ValueError(f'not a plain database name: {name!r}')
-    env = {
+    conn = _connect(data_dir) if running_pid(data_dir) is not None else None
+    if conn is None:  # not running, or starting up or shutting down: pgserver starts it and waits
+        _pgserver().get_server(data_dir, cleanup_mode=None)
+        conn = _connect(data_dir, required=True)
+    try:
+        conn.autocommit = True  # create database cannot run in a transaction
+        with conn.cursor() as cursor:
+            for name in sorted(_missing_databases(cursor, databases)):
+                try:
+                    cursor.execute(sql.SQL('create database {}').format(sql.Identifier(name)))
+                except psycopg2.errors.DuplicateDatabase:  # another process made it meanwhile
+                    pass
+    finally:
+        conn.close()
+    return {
         'POSTGRES_HOST': str(data_dir),
         'POSTGRES_PORT': '5432',
         'POSTGRES_USER': SUPERUSER,
         'POSTGRES_PASSWORD': '',
     }
-    if running_pid(data_dir) is not None and _has_databases(data_dir, databases):
-        return env
-    server = _pgserver().get_server(data_dir, cleanup_mode=None)
-    for name in databases:
-        exists = server.psql("select 1 from pg_database where datname = '" + name + "';")
-        if '1 row' not in exists:
-            server.psql('create database "' + name + '";')
-    return env
 
 
-def _has_databases(data_dir: Path, databases: tuple[str, ...]) -> bool:
-    """Whether the server listening in ``data_dir`` answers and has all of ``databases``."""
-    import psycopg2
-
+def _connect(data_dir: Path, required: bool = False):
+    """A connection as the superuser to the server listening in ``data_dir``; None if it does not
+    answer, unless ``required``."""
     try:
-        conn = psycopg2.connect(host=str(data_dir), port=5432, user=SUPERUSER, dbname='postgres',
+        return psycopg2.connect(host=str(data_dir), port=5432, user=SUPERUSER, dbname='postgres',
                                 connect_timeout=5, application_name='local_pg start')
-    except psycopg2.OperationalError:  # starting up, shutting down, or not ours
-        return False
-    try:
-        with conn.cursor() as cursor:
-            cursor.execute('select count(*) from pg_database where datname = any(%s)', (list(databases),))
-            return cursor.fetchone()[0] == len(set(databases))
-    finally:
-        conn.close()
+    except psycopg2.OperationalError:
+        if required:
+            raise
+        return None
+
+
+def _missing_databases(cursor, databases: tuple[str, ...]) -> set[str]:
+    cursor.execute('select datname from pg_database where datname = any(%s)', (list(databases),))
+    return set(databases) - {name for (name,) in cursor.fetchall()}
 
 
 def _pgserver():

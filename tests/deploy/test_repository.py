@@ -4,6 +4,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -59,18 +60,20 @@ def test_the_embedded_postgres_is_reused_and_a_stopped_one_leaves_no_process(mon
             env = local_pg.start(data_dir, ('events',))
             assert local_pg.running_pid(data_dir) and postgres_processes(data_dir)
             with monkeypatch.context() as patched:
-                # A running server with every database is reused without pgserver ...
+                # A running server is used as it is, without pgserver; a missing database is created on it.
                 patched.setattr(local_pg, '_pgserver', lambda: pytest.fail('pgserver used for a running server'))
                 assert local_pg.start(data_dir, ('events',)) == env
-                # ... and a missing database still takes the full path, which creates it.
-                with pytest.raises(pytest.fail.Exception):
-                    local_pg.start(data_dir, ('events', 'events_more'))
-            assert local_pg.start(data_dir, ('events_more',)) == env
-            assert local_pg._has_databases(data_dir, ('events', 'events_more'))
+                assert local_pg.start(data_dir, ('events', 'events_more')) == env
+            with closing(local_pg._connect(data_dir, required=True)) as conn, conn.cursor() as cursor:
+                assert local_pg._missing_databases(cursor, ('events', 'events_more')) == set()
         finally:
             assert local_pg.stop(data_dir)
         assert local_pg.running_pid(data_dir) is None
         assert postgres_processes(data_dir) == []
         assert local_pg.stop(data_dir) is False  # stopping again says nothing was running
+        # A stopped server takes the full path: pgserver starts it.
+        monkeypatch.setattr(local_pg, '_pgserver', lambda: pytest.fail('pgserver asked to start the server'))
+        with pytest.raises(pytest.fail.Exception):
+            local_pg.start(data_dir, ('events',))
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)  # nor its folder
