@@ -1,11 +1,18 @@
-"""Shared pieces of the pipeline-level tests: reading the published tables, copying the sample."""
+"""Shared pieces of the tests: reading the published tables, copying the sample, the tracked files."""
 from __future__ import annotations
 
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
 from tests.conftest import REPO
+
+
+def tracked_files(*pathspec: str) -> list[str]:
+    """The repository's tracked files (those ``pathspec`` selects, if given), relative to it."""
+    return subprocess.run(['git', 'ls-files', '--', *pathspec], cwd=REPO, capture_output=True, text=True,
+                          check=True).stdout.split()
 
 PUBLISHED = ('raw.users', 'raw.user_interaction', 'raw.rejected_rows', 'raw.adjusted_values', 'raw.load_audit',
              'staging.stg_users', 'staging.stg_user_interaction', 'staging.user_activity',

@@ -10,16 +10,12 @@ import yaml
 from mage_project.utils.settings import ConfigurationError, connection_settings, current_env
 from tests.conftest import REPO
 from tests.deploy.compose import env_example
+from tests.helpers import tracked_files
 
 PROFILES = ('dev', 'test', 'prod')
 DETECT_SECRETS = REPO / '.venv-tools' / 'bin' / 'detect-secrets-hook'
 # detect-secrets does not read dotenv files (.env, .env.example); a literal value there is found here.
 DOTENV_SECRET = re.compile(r'(?im)^[ \t]*(?:export[ \t]+)?\w*(?:PASSWORD|SECRET|TOKEN|API_KEY)\w*=(?P<value>[^\s#]+)')
-
-
-def tracked_files(*pathspec: str) -> list[str]:
-    return subprocess.run(['git', 'ls-files', '--', *pathspec], cwd=REPO, capture_output=True, text=True,
-                          check=True).stdout.split()
 
 
 def secrets_found(paths: list[str], cwd: Path) -> set[str]:

@@ -12,6 +12,7 @@ import yaml
 
 from mage_project.utils import local_pg
 from tests.conftest import PIPELINE, REPO
+from tests.helpers import tracked_files
 
 # An absolute path under a folder that belongs to one machine or session.
 MACHINE_PATH = re.compile(r'(?<![\w.])/(tmp|root|home|work|var/folders|Users)/[\w.-]+')
@@ -21,8 +22,7 @@ CONTAINER_PATHS = {'/'.join(('', 'home', 'src'))}
 
 
 def tracked_text_files() -> list[Path]:
-    names = subprocess.run(['git', 'ls-files'], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
-    return [REPO / name for name in names if (REPO / name).is_file() and not name.endswith(('.png', '.csv'))]
+    return [REPO / name for name in tracked_files() if (REPO / name).is_file() and not name.endswith(('.png', '.csv'))]
 
 
 def machine_paths(text: str) -> list[str]:
