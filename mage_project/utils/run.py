@@ -143,6 +143,9 @@ def run_summary(run_id: str) -> tuple[dict, dict[str, int]]:
     from mage_project.utils import db
 
     with db.transaction(application_name='make run') as conn, conn.cursor() as cursor:
+        cursor.execute('select to_regclass(%s)', (f'{AUDIT}.pipeline_runs',))
+        if cursor.fetchone()[0] is None:  # a first run on a new database that failed before start_run made it
+            return {}, {}
         cursor.execute(sql.SQL('select build_schema, status, dataset_dir, files, answers from {}.pipeline_runs '
                                'where run_id = %s').format(sql.Identifier(AUDIT)), (run_id,))
         row = cursor.fetchone()

@@ -91,6 +91,22 @@ def test_make_run_shows_one_line_per_block_and_the_answers_once_and_keeps_mage_s
     assert 'Full log:' not in verbose.stdout
 
 
+def test_make_run_exits_with_the_run_s_status_and_its_whole_summary(base_env, database, tmp_path):
+    # A first run on a new database that fails before start_run has made the audit tables: the
+    # summary names the failure (not a traceback of its own) and the process exits 1.
+    env = base_env(tmp_path / 'no-such-folder')
+    env.pop('PYTHONUNBUFFERED', None)  # a pipe, buffered as it is for anyone who pipes make run
+    failed = subprocess.run([sys.executable, '-m', 'mage_project.utils.run'], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=600)
+    said = failed.stdout[-3000:] + failed.stderr[-3000:]
+    assert failed.returncode == 1, said
+    lines = failed.stdout.rstrip().splitlines()
+    assert len(lines) > 2 and re.match(r'run \S+ failed in start_run after \d+\.\ds: DatasetError: .*no-such-folder',
+                                       lines[-2]), said
+    assert lines[-1].startswith('Full log: ') and Path(lines[-1].removeprefix('Full log: ')).is_file()
+    assert re.search(r'^  start_run +failed', failed.stdout, re.M), failed.stdout
+
+
 @pytest.mark.slow  # a whole run, without the fixtures that mark one
 def test_make_run_without_a_configured_server_starts_the_embedded_one_and_reuses_it():
     # A clean checkout's `make run`: no POSTGRES_* anywhere, so run.py starts the embedded Postgres
