@@ -7,12 +7,33 @@ POSTGRES_HOST it runs on the embedded Postgres (utils/local_pg.py), starting it 
 """
 from __future__ import annotations
 
+import atexit
+import os
+import sys
+
+EXIT_STATUS = 1  # what the process exits with when run as a script; main's return value once it has one
+
+
+def exit_without_teardown() -> None:
+    """The last exit handler of `make run`: end the process once every other handler (logging's,
+    weakref.finalize's, multiprocessing's, pyspark's and the rest) has run, skipping the interpreter's
+    teardown, which frees the objects of Mage's some 2,500 modules one by one (about 0.1 s of each run
+    here). Nothing is lost: the standard streams are flushed here, and the files the run wrote are
+    closed by then. The same trade as gc.freeze below, from the same source (Instagram's "Dismissing
+    Python Garbage Collection at Instagram": atexit.register(os._exit, 0))."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(EXIT_STATUS)
+
+
+if __name__ == '__main__':
+    # Before any import registers a handler of its own: handlers run last in, first out.
+    atexit.register(exit_without_teardown)
+
 import argparse
 import asyncio
 import gc
 import json
-import os
-import sys
 import textwrap
 import time
 import traceback
@@ -236,4 +257,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    EXIT_STATUS = main()
+    sys.exit(EXIT_STATUS)

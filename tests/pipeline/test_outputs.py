@@ -93,7 +93,8 @@ def test_make_run_shows_one_line_per_block_and_the_answers_once_and_keeps_mage_s
 
 def test_make_run_exits_with_the_run_s_status_and_its_whole_summary(base_env, database, tmp_path):
     # A first run on a new database that fails before start_run has made the audit tables: the
-    # summary names the failure (not a traceback of its own) and the process exits 1.
+    # summary names the failure (not a traceback of its own) and the process exits 1. run.py ends
+    # without the interpreter's teardown: status and buffered summary must come out all the same.
     env = base_env(tmp_path / 'no-such-folder')
     env.pop('PYTHONUNBUFFERED', None)  # a pipe, buffered as it is for anyone who pipes make run
     failed = subprocess.run([sys.executable, '-m', 'mage_project.utils.run'], cwd=REPO, env=env,
