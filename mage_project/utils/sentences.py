@@ -25,7 +25,8 @@ DEFINITIONS = {
     'q2': 'Duplicate: an exact copy of an event row (event_id, user_id, event_type and event_time all equal); '
           'surplus copies are those beyond the first, on the event\'s date.',
     'q3': 'Visitor: a user in users with at least one event; ties are broken by their distinct events '
-          '(duplicates removed). Users whose lines in users.csv conflict are left out.',
+          '(duplicates removed). Users whose lines in users.csv conflict are left out. Country labels count as '
+          'stored; labels that differ only in case or spaces are named.',
     'q4': 'Valuable user: a user in users with at least 5 VIEW and 10 CLICK events after removing exact '
           'duplicates; a stored age label counts for a group only if its whole range lies inside it, labels '
           'that overlap a group give a range of possible counts, and open-ended, unreadable or conflicting '
@@ -125,12 +126,38 @@ def _left_out(conflicts: Conflicts, of: str) -> str:
             f'{"is" if conflicts.users == 1 else "are"} left out ({of}).')
 
 
+def _country_labels(ranked: pd.DataFrame, top: int, leaders: pd.DataFrame) -> str:
+    """What the stored country labels leave open, said after the answer: labels that differ only in
+    case or spaces ('de', 'DE '), which the tables count apart, as stored, and whether reading each
+    such set as one code would change the leader; and visitors whose users.csv line has no country."""
+    code = ranked.country.map(lambda c: '' if c is None or pd.isna(c) else str(c).strip().upper())
+    said = ''
+    known = ranked[code != ''].assign(code=code[code != ''])
+    spellings = [sorted(group.country) for _, group in known.groupby('code') if len(group) > 1]
+    if spellings:
+        sets = [' and '.join(repr(label) for label in labels) for labels in spellings]
+        said += f' Labels that differ only in case or spaces are counted apart, as stored: {listing(sets, "sets")}.'
+        merged = known.groupby('code').visitors.sum()
+        best = int(merged.max())
+        merged_leaders = sorted(merged[merged == best].index)
+        if best != top or merged_leaders != sorted(set(code[leaders.index])):
+            each = ' each' if len(merged_leaders) > 1 else ''
+            said += (f' Read as one code each, {natural(merged_leaders, "codes")} would lead with '
+                     f'{count(best, "visitor")}{each}.')
+    without = int(ranked.visitors[code == ''].sum())
+    if without:
+        said += f' {count(without, "visitor")} {"has" if without == 1 else "have"} no country in users.csv.'
+    return said
+
+
 def answer_q3(countries: pd.DataFrame, conflicts: Conflicts = Conflicts()) -> str:
-    """visitors_by_country, ranked: the country with the most visitors, ties broken by events."""
+    """visitors_by_country, ranked: the country with the most visitors, ties broken by events. The
+    tables count country labels as stored; _country_labels names what that leaves open."""
     ranked, top, leaders = _leaders(countries, 'visitors')
     left_out = _left_out(conflicts, f'{conflicts.visitors} of them visitors')
     if top == 0:
         return 'No known user has any event, so no country has visitors.' + left_out
+    left_out = _country_labels(ranked, top, leaders) + left_out
     first = leaders.iloc[0]
     if len(leaders) == 1:
         return (f'{shown(first.country)}, with {top} of {count(int(ranked.visitors.sum()), "visitor")} '

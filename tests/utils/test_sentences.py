@@ -102,6 +102,23 @@ def test_q3_leader_tie_break_and_a_tie_that_stands():
     assert answer_q3(countries(('', 1, 1))).startswith('(empty), with 1 of 1 visitor')
 
 
+def test_q3_names_labels_counted_apart_and_visitors_without_a_country():
+    # The tables count labels as stored; the sentence says which may be one code, and what then.
+    same_leader = answer_q3(countries(('US', 3, 110), ('DE', 1, 36), ('de', 1, 30), ('', 1, 50)))
+    assert same_leader == ("US, with 3 of 6 visitors (110 events). Labels that differ only in case or spaces are "
+                           "counted apart, as stored: 'DE' and 'de'. 1 visitor has no country in users.csv.")
+    other_leader = answer_q3(countries(('US', 3, 110), ('DE', 2, 50), ('de', 2, 36)))
+    assert other_leader.endswith("'DE' and 'de'. Read as one code each, DE would lead with 4 visitors.")
+    tie = answer_q3(countries(('US', 3, 110), ('uk', 2, 50), ('UK ', 1, 36), ('FR', 1, 1), ('fr', 1, 1)))
+    assert tie.endswith("'FR' and 'fr', 'UK ' and 'uk'. Read as one code each, UK and US would lead with "
+                        "3 visitors each.")
+    missing = answer_q3(countries((None, 2, 5), ('DE', 1, 1)))
+    assert missing.startswith('(missing), with 2 of 3 visitors') and missing.endswith(
+        ' 2 visitors have no country in users.csv.')
+    assert 'counted apart' not in answer_q3(countries(('DE', 5, 74), ('UK', 4, 7)))
+    assert answer_q3(countries(('DE', 2, 9), ('de', 0, 0))).endswith("'DE' and 'de'.")  # the leader stands
+
+
 def test_q3_names_users_left_out_for_conflicting_lines():
     said = answer_q3(countries(('DE', 5, 74)), Conflicts(users=2, visitors=1, valuable=0))
     assert said.endswith(' 2 users with conflicting lines in users.csv are left out (1 of them visitors).')
