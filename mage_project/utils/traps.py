@@ -130,6 +130,19 @@ def padded_countries(out: Path) -> None:
     _write(out, USERS, [re.sub(r"'(\w\w)'$", r"'\1 '", line) for line in _lines(out, USERS)])
 
 
+def country_case(out: Path) -> None:
+    """The country of every other user in lower case ('de' beside 'DE'), and a new visitor whose
+    country is empty. The tables count labels as stored; q3 names the labels that differ only in
+    case, says which code would lead were each set read as one (DE, with all its visitors), and
+    counts the visitors without a country."""
+    users = _lines(out, USERS)
+    for number in range(0, len(users), 2):
+        users[number] = re.sub(r"'(\w\w)'$", lambda match: f"'{match[1].lower()}'", users[number])
+    user_id = _new_user_id(out)
+    _write(out, USERS, users + [format_line((user_id, '18-45', ''))])
+    _write(out, EVENTS, _lines(out, EVENTS) + _valuable_events(user_id, 'NO-COUNTRY'))
+
+
 def gzip_files(out: Path) -> None:
     """Both CSV files as .csv.gz: read transparently, the tables equal the clean dataset's."""
     for name in (USERS, EVENTS):
@@ -182,6 +195,7 @@ TRAPS: dict[str, Callable[[Path], None]] = {
     'many-tied-dates': many_tied_dates,
     'iso-timestamps': iso_timestamps,
     'padded-countries': padded_countries,
+    'country-case': country_case,
     'gzip': gzip_files,
     'gzip-as-csv': gzip_as_csv,
     'cr-line-endings': cr_line_endings,

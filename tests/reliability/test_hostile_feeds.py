@@ -104,6 +104,18 @@ def test_a_tie_the_tie_break_does_not_break_stands(run_pipeline, database, tmp_p
                          'order by rank') == [('DE', True), ('ED', True)]
 
 
+def test_country_labels_that_differ_in_case_are_counted_as_stored_and_named(run_pipeline, database, tmp_path):
+    run_pipeline(trapped(tmp_path, 'country-case'))
+    truths = json.loads((REPO / 'dataset' / 'truths.json').read_text())['visitors_by_country']
+    stored = dict(database.rows("select country, visitors from analytics.visitors_by_country "
+                                "where upper(country) = 'DE'"))
+    assert set(stored) == {'DE', 'de'} and sum(stored.values()) == truths['DE']['visitors']  # apart, none lost
+    q3 = answers(database)['q3']
+    assert "counted apart, as stored: 'DE' and 'de'," in q3
+    assert f"Read as one code each, DE would lead with {truths['DE']['visitors']} visitors." in q3
+    assert q3.endswith(' 1 visitor has no country in users.csv.'), q3
+
+
 def test_an_empty_event_type_is_named_visibly(run_pipeline, database, tmp_path):
     run_pipeline(trapped(tmp_path, 'empty-event-type'))
     assert answers(database)['q1'].startswith('Most often: (empty) (60 of 60 events).')
