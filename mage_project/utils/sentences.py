@@ -157,11 +157,11 @@ def answer_q3(countries: pd.DataFrame, conflicts: Conflicts = Conflicts()) -> st
     left_out = _left_out(conflicts, f'{conflicts.visitors} of them visitors')
     if top == 0:
         return 'No known user has any event, so no country has visitors.' + left_out
-    left_out = _country_labels(ranked, top, leaders) + left_out
+    notes = _country_labels(ranked, top, leaders) + left_out
     first = leaders.iloc[0]
     if len(leaders) == 1:
         return (f'{shown(first.country)}, with {top} of {count(int(ranked.visitors.sum()), "visitor")} '
-                f'({count(first.events, "event")}).' + left_out)
+                f'({count(first.events, "event")}).' + notes)
     named = [f'{shown(r.country)} ({count(r.visitors, "visitor")}, {count(r.events, "event")})'
              for r in leaders.itertuples()]
     still_tied = leaders[leaders.events == first.events]
@@ -171,7 +171,7 @@ def answer_q3(countries: pd.DataFrame, conflicts: Conflicts = Conflicts()) -> st
         verdict = (f'By events, the tie-break, {natural([shown(c) for c in still_tied.country], "countries")} '
                    f'still tie ({count(first.events, "event")} each): the tie stands, and the rank among them is '
                    'by name only.')
-    return f'Tie on visitors: {listing(named, "countries")}. {verdict}' + left_out
+    return f'Tie on visitors: {listing(named, "countries")}. {verdict}' + notes
 
 
 def answer_q4(age_groups: pd.DataFrame, conflicts: Conflicts = Conflicts()) -> str:
