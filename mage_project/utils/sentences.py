@@ -21,14 +21,14 @@ QUESTIONS = {
 }
 DEFINITIONS = {
     'q1': 'Orphan event: an event row whose user_id is not in users, counted as logged (duplicate copies '
-          'included).',
+          'included). Event types count as stored; types that differ only in case or spaces are named.',
     'q2': 'Duplicate: an exact copy of an event row (event_id, user_id, event_type and event_time all equal); '
           'surplus copies are those beyond the first, on the event\'s date.',
     'q3': 'Visitor: a user in users with at least one event; ties are broken by their distinct events '
           '(duplicates removed). Users whose lines in users.csv conflict are left out. Country labels count as '
           'stored; labels that differ only in case or spaces are named.',
-    'q4': 'Valuable user: a user in users with at least 5 VIEW and 10 CLICK events after removing exact '
-          'duplicates; a stored age label counts for a group only if its whole range lies inside it, labels '
+    'q4': 'Valuable user: a user in users with at least 5 VIEW and 10 CLICK events (types as stored) after '
+          'removing exact duplicates; a stored age label counts for a group only if its whole range lies inside it, labels '
           'that overlap a group give a range of possible counts, and open-ended, unreadable or conflicting '
           'labels are named.',
 }
@@ -91,7 +91,8 @@ def _leaders(table: pd.DataFrame, column: str) -> tuple[pd.DataFrame, int, pd.Da
 
 
 def answer_q1(orphans: pd.DataFrame) -> str:
-    """orphan_events_by_type, ranked: the event types with the most orphan events."""
+    """orphan_events_by_type, ranked: the event types with the most orphan events. The table counts
+    event types as stored; the sentence names the types that differ only in case or spaces."""
     ranked, top, leaders = _leaders(orphans, 'orphan_events')
     if top == 0:
         return 'No event carries a user_id that is missing from users.'
@@ -100,7 +101,9 @@ def answer_q1(orphans: pd.DataFrame) -> str:
     lead = 'Tied for most often' if len(leaders) > 1 else 'Most often'
     with_any = ranked[ranked.orphan_events > 0]
     by_type = listing([f'{shown(r.event_type)} {r.orphan_events}' for r in with_any.itertuples()], 'types')
-    return f'{lead}: {natural(named, "types")}. Events with a user_id not in users, by type: {by_type}.'
+    return (f'{lead}: {natural(named, "types")}. Events with a user_id not in users, by type: {by_type}.'
+            + _counted_apart(ranked, 'event_type', 'orphan_events', top, leaders, 'Event types', 'type',
+                             'orphan event'))
 
 
 def answer_q2(duplicates: pd.DataFrame) -> str:
@@ -126,38 +129,45 @@ def _left_out(conflicts: Conflicts, of: str) -> str:
             f'{"is" if conflicts.users == 1 else "are"} left out ({of}).')
 
 
-def _country_labels(ranked: pd.DataFrame, top: int, leaders: pd.DataFrame) -> str:
-    """What the stored country labels leave open, said after the answer: labels that differ only in
-    case or spaces ('de', 'DE '), which the tables count apart, as stored, and whether reading each
-    such set as one code would change the leader; and visitors whose users.csv line has no country."""
-    code = ranked.country.map(lambda c: '' if c is None or pd.isna(c) else str(c).strip().upper())
-    said = ''
-    known = ranked[code != ''].assign(code=code[code != ''])
-    spellings = [sorted(group.country) for _, group in known.groupby('code') if len(group) > 1]
-    if spellings:
-        sets = [' and '.join(repr(label) for label in labels) for labels in spellings]
-        said += f' Labels that differ only in case or spaces are counted apart, as stored: {listing(sets, "sets")}.'
-        merged = known.groupby('code').visitors.sum()
-        best = int(merged.max())
-        merged_leaders = sorted(merged[merged == best].index)
-        if best != top or merged_leaders != sorted(set(code[leaders.index])):
-            each = ' each' if len(merged_leaders) > 1 else ''
-            said += (f' Read as one code each, {natural(merged_leaders, "codes")} would lead with '
-                     f'{count(best, "visitor")}{each}.')
-    without = int(ranked.visitors[code == ''].sum())
-    if without:
-        said += f' {count(without, "visitor")} {"has" if without == 1 else "have"} no country in users.csv.'
+def _code(value) -> str:
+    """A label as a code: without surrounding spaces, in upper case; '' for an empty or missing one."""
+    return '' if value is None or pd.isna(value) else str(value).strip().upper()
+
+
+def _counted_apart(ranked: pd.DataFrame, column: str, measure: str, top: int, leaders: pd.DataFrame,
+                   subject: str, one: str, unit: str) -> str:
+    """Said after an answer whose table counts ``column`` as stored: the labels that differ only in
+    case or spaces ('de', 'DE '), and, where reading each such set as one label would change the
+    leader by ``measure`` or its count, what would then lead. '' when there are none."""
+    codes = ranked[column].map(_code)
+    known = ranked[codes != ''].assign(code=codes[codes != ''])
+    spellings = [sorted(group[column]) for _, group in known.groupby('code') if len(group) > 1]
+    if not spellings:
+        return ''
+    sets = [' and '.join(repr(label) for label in labels) for labels in spellings]
+    said = f' {subject} that differ only in case or spaces are counted apart, as stored: {listing(sets, "sets")}.'
+    merged = known.groupby('code')[measure].sum()
+    best = int(merged.max())
+    merged_leaders = sorted(merged[merged == best].index)
+    if best != top or merged_leaders != sorted(set(codes[leaders.index])):
+        each = ' each' if len(merged_leaders) > 1 else ''
+        said += (f' Read as one {one} each, {natural(merged_leaders, one + "s")} would lead with '
+                 f'{count(best, unit)}{each}.')
     return said
 
 
 def answer_q3(countries: pd.DataFrame, conflicts: Conflicts = Conflicts()) -> str:
     """visitors_by_country, ranked: the country with the most visitors, ties broken by events. The
-    tables count country labels as stored; _country_labels names what that leaves open."""
+    table counts country labels as stored; the sentence names the labels that differ only in case or
+    spaces, and the visitors with no country."""
     ranked, top, leaders = _leaders(countries, 'visitors')
     left_out = _left_out(conflicts, f'{conflicts.visitors} of them visitors')
     if top == 0:
         return 'No known user has any event, so no country has visitors.' + left_out
-    notes = _country_labels(ranked, top, leaders) + left_out
+    without = int(ranked.visitors[ranked.country.map(_code) == ''].sum())
+    notes = (_counted_apart(ranked, 'country', 'visitors', top, leaders, 'Country labels', 'code', 'visitor')
+             + (f' {count(without, "visitor")} {"has" if without == 1 else "have"} no country in users.csv.'
+                if without else '') + left_out)
     first = leaders.iloc[0]
     if len(leaders) == 1:
         return (f'{shown(first.country)}, with {top} of {count(int(ranked.visitors.sum()), "visitor")} '
@@ -174,12 +184,29 @@ def answer_q3(countries: pd.DataFrame, conflicts: Conflicts = Conflicts()) -> st
     return f'Tie on visitors: {listing(named, "countries")}. {verdict}' + notes
 
 
-def answer_q4(age_groups: pd.DataFrame, conflicts: Conflicts = Conflicts()) -> str:
+def _types_not_matched(event_types: pd.DataFrame | None, wanted: tuple[str, ...] = ('VIEW', 'CLICK')) -> str:
+    """Events whose type is one of ``wanted`` but for case or spaces ('view'): the question's counts
+    match types as stored, so these do not count; said, with how many. ``event_types``: one row per
+    stored type with its ``events`` (orphan_events_by_type)."""
+    if event_types is None or event_types.empty:
+        return ''
+    near = event_types[event_types.event_type.map(_code).isin(wanted) & ~event_types.event_type.isin(wanted)]
+    events = int(near.events.sum())
+    if not events:
+        return ''
+    labels = natural([repr(label) for label in sorted(near.event_type)], 'types')
+    return (f' {count(events, "event")} typed {labels} {"is" if events == 1 else "are"} not counted as '
+            f'{" or ".join(wanted)} (types match as stored).')
+
+
+def answer_q4(age_groups: pd.DataFrame, conflicts: Conflicts = Conflicts(),
+              event_types: pd.DataFrame | None = None) -> str:
     """valuable_users_by_age_group, ranked: which of 18-49 and 50-80 has more valuable users, as far
-    as the stored labels can tell."""
+    as the stored labels can tell. With ``event_types`` (orphan_events_by_type), the sentence also
+    names events typed VIEW or CLICK but for case or spaces, which do not count."""
     ranked = age_groups.sort_values('rank')
     valuable = ranked[ranked.valuable_users > 0]
-    left_out = _left_out(conflicts, f'{conflicts.valuable} of them valuable')
+    left_out = _types_not_matched(event_types) + _left_out(conflicts, f'{conflicts.valuable} of them valuable')
     if valuable.empty:
         if conflicts.valuable:
             return (f'Cannot be decided: every valuable user ({conflicts.valuable}) has conflicting lines in '
@@ -224,7 +251,7 @@ def answers_frame(tables: dict[str, pd.DataFrame], conflicts: Conflicts) -> pd.D
         'q1': answer_q1(tables['orphan_events_by_type']),
         'q2': answer_q2(tables['duplicate_events_by_date']),
         'q3': answer_q3(tables['visitors_by_country'], conflicts),
-        'q4': answer_q4(tables['valuable_users_by_age_group'], conflicts),
+        'q4': answer_q4(tables['valuable_users_by_age_group'], conflicts, tables['orphan_events_by_type']),
     }
     return pd.DataFrame([{'question_id': q, 'question': QUESTIONS[q], 'answer': answers[q],
                           'definition': DEFINITIONS[q]} for q in QUESTIONS])

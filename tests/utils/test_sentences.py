@@ -68,6 +68,17 @@ def test_q1_names_the_leader_or_the_tie_and_empty_types():
     assert answer_q1(orphans()) == 'No event carries a user_id that is missing from users.'
 
 
+def test_q1_names_types_counted_apart_and_who_would_lead_as_one():
+    said = answer_q1(orphans(('CLICK', 21, 84), ('VIEW', 20, 80), ('view', 18, 70), ('EXIT', 0, 5)))
+    assert said.endswith("by type: CLICK 21, VIEW 20, view 18. Event types that differ only in case or spaces are "
+                         "counted apart, as stored: 'VIEW' and 'view'. Read as one type each, VIEW would lead with "
+                         "38 orphan events.")
+    same = answer_q1(orphans(('VIEW', 20, 80), ('view', 1, 70), ('exit', 0, 5), ('EXIT ', 0, 1)))
+    assert same.endswith("as stored: 'EXIT ' and 'exit', 'VIEW' and 'view'. Read as one type each, VIEW would "
+                         "lead with 21 orphan events.")
+    assert 'counted apart' not in answer_q1(orphans(('VIEW', 2, 22), ('CLICK', 1, 40)))
+
+
 def test_q1_caps_a_long_tie():
     many = orphans(*[(f'T{i}', 1, 1) for i in range(9)])
     assert 'T4 (1 of 1 event) and 4 more types. ' in answer_q1(many)
@@ -105,8 +116,8 @@ def test_q3_leader_tie_break_and_a_tie_that_stands():
 def test_q3_names_labels_counted_apart_and_visitors_without_a_country():
     # The tables count labels as stored; the sentence says which may be one code, and what then.
     same_leader = answer_q3(countries(('US', 3, 110), ('DE', 1, 36), ('de', 1, 30), ('', 1, 50)))
-    assert same_leader == ("US, with 3 of 6 visitors (110 events). Labels that differ only in case or spaces are "
-                           "counted apart, as stored: 'DE' and 'de'. 1 visitor has no country in users.csv.")
+    assert same_leader == ("US, with 3 of 6 visitors (110 events). Country labels that differ only in case or "
+                           "spaces are counted apart, as stored: 'DE' and 'de'. 1 visitor has no country in users.csv.")
     other_leader = answer_q3(countries(('US', 3, 110), ('DE', 2, 50), ('de', 2, 36)))
     assert other_leader.endswith("'DE' and 'de'. Read as one code each, DE would lead with 4 visitors.")
     tie = answer_q3(countries(('US', 3, 110), ('uk', 2, 50), ('UK ', 1, 36), ('FR', 1, 1), ('fr', 1, 1)))
@@ -172,3 +183,16 @@ def test_q4_with_conflicting_valuable_users():
     only = answer_q4(ages(('18-45', '18-49', False, 0)), Conflicts(users=2, visitors=2, valuable=2))
     assert only.startswith('Cannot be decided: every valuable user (2) has conflicting lines')
     assert answer_q4(ages(('18-45', '18-49', False, 0))) == 'No user has at least 5 VIEW and 10 CLICK events.'
+
+
+def test_q4_names_events_typed_view_or_click_but_for_case_which_do_not_count():
+    types = orphans(('VIEW', 2, 80), ('view', 1, 17), (' CLICK', 0, 1), ('EXIT', 0, 9), ('exit', 0, 4))
+    said = answer_q4(ages(('18-45', '18-49', False, 2)), event_types=types)
+    assert said == ("18-49. Valuable users by stored age label: 2 aged 18-45 (within 18-49). 18 events typed ' CLICK' "
+                    "and 'view' are not counted as VIEW or CLICK (types match as stored).")
+    none = answer_q4(ages(('18-45', '18-49', False, 0)), Conflicts(users=1, visitors=1, valuable=0),
+                     orphans(('view', 0, 1)))
+    assert none == ("No user has at least 5 VIEW and 10 CLICK events. 1 event typed 'view' is not counted as VIEW or "
+                    "CLICK (types match as stored). 1 user with conflicting lines in users.csv is left out (0 of "
+                    "them valuable).")
+    assert 'not counted' not in answer_q4(ages(('18-45', '18-49', False, 2)), event_types=orphans(('VIEW', 1, 1)))
