@@ -116,6 +116,19 @@ def test_country_labels_that_differ_in_case_are_counted_as_stored_and_named(run_
     assert q3.endswith(' 1 visitor has no country in users.csv.'), q3
 
 
+def test_event_types_that_differ_in_case_are_named_and_q4_says_what_it_left_uncounted(
+        run_pipeline, database, tmp_path):
+    run_pipeline(trapped(tmp_path, 'event-type-case'))
+    lower = dict(database.rows("select event_type, count(*) from staging.stg_user_interaction "
+                               "where event_type <> upper(event_type) group by event_type"))
+    assert set(lower) == {'click', 'exit', 'view'}
+    said = answers(database)
+    assert ("Event types that differ only in case or spaces are counted apart, as stored: 'CLICK' and 'click', "
+            "'EXIT' and 'exit', 'VIEW' and 'view'.") in said['q1']
+    assert (f"{lower['click'] + lower['view']} events typed 'click' and 'view' are not counted as VIEW or CLICK "
+            "(types match as stored).") in said['q4'], said['q4']
+
+
 def test_an_empty_event_type_is_named_visibly(run_pipeline, database, tmp_path):
     run_pipeline(trapped(tmp_path, 'empty-event-type'))
     assert answers(database)['q1'].startswith('Most often: (empty) (60 of 60 events).')
