@@ -28,9 +28,9 @@ DEFINITIONS = {
           '(duplicates removed). Users whose lines in users.csv conflict are left out. Country labels count as '
           'stored; labels that differ only in case or spaces are named.',
     'q4': 'Valuable user: a user in users with at least 5 VIEW and 10 CLICK events (types as stored) after '
-          'removing exact duplicates; a stored age label counts for a group only if its whole range lies inside it, labels '
-          'that overlap a group give a range of possible counts, and open-ended, unreadable or conflicting '
-          'labels are named.',
+          'removing exact duplicates; a stored age label counts for a group only if its whole range lies '
+          'inside it, labels that overlap a group give a range of possible counts, and open-ended, unreadable '
+          'or conflicting labels are named.',
 }
 
 # stg_users.question_age_group -> how the q4 sentence describes a label, and which groups it may be in

@@ -150,7 +150,8 @@ def event_type_case(out: Path) -> None:
     events = _lines(out, EVENTS)
     for number in range(0, len(events), 3):
         match = _LINE.fullmatch(events[number])
-        events[number] = (f"'{match['id']}', {match['user']}, '{match['type'].lower()}', '{match['time']}'")
+        events[number] = format_line((match['id'], int(match['user']), match['type'].lower(),
+                                      datetime.fromisoformat(match['time'])))
     _write(out, EVENTS, events)
 
 
