@@ -33,13 +33,15 @@ if __name__ == '__main__':
 import argparse
 import asyncio
 import gc
+import importlib
 import json
 import textwrap
 import time
 import traceback
+import types
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, TextIO
+from typing import Iterable, Iterator, TextIO
 
 from psycopg2 import sql
 
@@ -133,18 +135,65 @@ def imports_without_collection() -> Iterator[None]:
             gc.enable()
 
 
+# What importing Mage pulls in that a run never uses, about 0.5 s of each `make run` here:
+# - IPython, which memory_profiler imports for its notebook magics only; without it, memory_profiler
+#   takes its own fallback (``except ImportError``), and the magics have no notebook here to serve;
+# - scipy.stats, which scikit-learn imports at start-up (sklearn/utils/fixes.py) and uses only inside
+#   functions that no run calls.
+SKIPPED_IMPORTS = ('IPython',)
+DEFERRED_IMPORTS = ('scipy.stats',)
+
+
+class DeferredModule(types.ModuleType):
+    """Stands in for a module in sys.modules while Mage is imported (imports_trimmed). The first
+    attribute read from it imports the real module, which takes its place, and reads from that."""
+
+    def __getattr__(self, name: str):
+        if sys.modules.get(self.__name__) is self:
+            del sys.modules[self.__name__]
+        return getattr(importlib.import_module(self.__name__), name)
+
+
+@contextmanager
+def imports_trimmed(skipped: Iterable[str] = SKIPPED_IMPORTS,
+                    deferred: Iterable[str] = DEFERRED_IMPORTS) -> Iterator[None]:
+    """Within this block, importing a ``skipped`` module raises ImportError (Python's own meaning
+    of None in sys.modules) and importing a ``deferred`` one gives a DeferredModule, which imports
+    the real one when it is first used. Afterwards both import as usual: nothing is left in
+    sys.modules, so whatever a block imports later is the real module. Modules already imported
+    are left as they are."""
+    placed: dict[str, DeferredModule | None] = {name: None for name in skipped if name not in sys.modules}
+    placed.update({name: DeferredModule(name) for name in deferred if name not in sys.modules})
+    sys.modules.update(placed)
+    try:
+        yield
+    finally:
+        for name, stand_in in placed.items():
+            if name in sys.modules and sys.modules[name] is stand_in:
+                del sys.modules[name]
+
+
+def import_mage() -> None:
+    """Import what a run of Mage uses, with the collector paused and without what imports_trimmed
+    leaves out."""
+    with imports_without_collection(), imports_trimmed():
+        import mage_ai.data_preparation.models.pipeline  # noqa: F401
+        import mage_ai.data_preparation.variable_manager  # noqa: F401
+        import mage_ai.io.postgres  # noqa: F401 - imported by every SQL block; here, while paused
+        import mage_ai.orchestration.db  # noqa: F401
+        import sqlglot  # noqa: F401 - the DDL parser of start_run, likewise
+
+
 def execute(pipeline_uuid: str, global_vars: dict, clock: BlockClock) -> None:
     """Run the pipeline in this process, as `mage run PROJECT PIPELINE --test` does."""
     from mage_ai.settings.repo import set_repo_path
 
     set_repo_path(str(PROJECT_DIR))
     sys.path.append(str(PROJECT_DIR.parent))
-    with imports_without_collection():
-        import mage_ai.io.postgres  # noqa: F401 - imported by every SQL block; here, while paused
-        import sqlglot  # noqa: F401 - the DDL parser of start_run, likewise
-        from mage_ai.data_preparation.models.pipeline import Pipeline
-        from mage_ai.data_preparation.variable_manager import get_global_variables
-        from mage_ai.orchestration.db import db_connection
+    import_mage()
+    from mage_ai.data_preparation.models.pipeline import Pipeline
+    from mage_ai.data_preparation.variable_manager import get_global_variables
+    from mage_ai.orchestration.db import db_connection
 
     db_connection.start_session()
     pipeline = Pipeline.get(pipeline_uuid, repo_path=str(PROJECT_DIR))
