@@ -135,13 +135,16 @@ def imports_without_collection() -> Iterator[None]:
             gc.enable()
 
 
-# What importing Mage pulls in that a run never uses, about 0.5 s of each `make run` here:
+# What importing Mage pulls in that a run never uses, about 0.6 s of each `make run` here:
 # - IPython, which memory_profiler imports for its notebook magics only; without it, memory_profiler
-#   takes its own fallback (``except ImportError``), and the magics have no notebook here to serve;
+#   takes its own fallback (``except ImportError``), and there is no notebook here for the magics;
 # - scipy.stats, which scikit-learn imports at start-up (sklearn/utils/fixes.py) and uses only inside
-#   functions that no run calls.
+#   functions that no run calls;
+# - paramiko, which sshtunnel imports for Postgres over an SSH tunnel, and requests, which Mage's
+#   HTTP clients import (the Spark UI's, the first): both used only inside functions.
+# A deferred module is imported when first used, so a run that needs one (a tunnel) still has it.
 SKIPPED_IMPORTS = ('IPython',)
-DEFERRED_IMPORTS = ('scipy.stats',)
+DEFERRED_IMPORTS = ('scipy.stats', 'paramiko', 'requests')
 
 
 class DeferredModule(types.ModuleType):

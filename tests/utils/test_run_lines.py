@@ -90,10 +90,11 @@ def test_a_deferred_module_used_while_importing_becomes_the_real_one(tmp_path, m
 
 
 @pytest.mark.slow  # imports Mage in a fresh interpreter
-def test_make_run_imports_mage_without_ipython_or_scipy_stats_and_both_work_afterwards(tmp_path):
-    # What a run of Mage imports, as make run imports it: IPython and scipy.stats stay out, and
-    # nothing stands in for them afterwards. Then scikit-learn's use of scipy.stats imports the real
-    # module, IPython imports as usual, and memory_profiler has taken its fallback without IPython.
+def test_make_run_imports_mage_without_what_it_leaves_out_and_all_of_it_works_afterwards(tmp_path):
+    # What a run of Mage imports, as make run imports it: IPython, scipy.stats, paramiko and requests
+    # stay out, and nothing stands in for them afterwards. Then scikit-learn's use of scipy.stats and
+    # sshtunnel's of paramiko reach the real modules, IPython and requests import as usual, and
+    # memory_profiler has taken its fallback without IPython.
     script = textwrap.dedent("""
         import json, sys
         from mage_ai.settings.repo import set_repo_path
@@ -101,13 +102,17 @@ def test_make_run_imports_mage_without_ipython_or_scipy_stats_and_both_work_afte
         set_repo_path(str(run.PROJECT_DIR))
         run.import_mage()
         seen = {'mage': 'mage_ai.data_preparation.models.pipeline' in sys.modules,
-                'ipython': 'IPython' in sys.modules, 'scipy.stats': 'scipy.stats' in sys.modules}
+                'left out': [name for name in ('IPython', 'scipy.stats', 'paramiko', 'requests')
+                             if name in sys.modules]}
         import numpy as np
         from sklearn.utils.fixes import _mode
         seen['mode'] = int(_mode(np.array([3, 1, 3])).mode)
         seen['stats_real'] = type(sys.modules['scipy.stats']).__name__ == 'module'
         import IPython, memory_profiler
         seen['ipython_real'] = hasattr(IPython, 'embed')
+        import paramiko, requests, sshtunnel
+        seen['paramiko_real'] = sshtunnel.paramiko.SSHClient is paramiko.SSHClient
+        seen['requests_real'] = type(requests).__name__ == 'module' and hasattr(requests, 'Session')
         seen['memory_profiler_fallback'] = memory_profiler.Magics is object
         print(json.dumps(seen))
     """)
@@ -116,5 +121,5 @@ def test_make_run_imports_mage_without_ipython_or_scipy_stats_and_both_work_afte
                             timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads(result.stdout.strip().splitlines()[-1]) == {
-        'mage': True, 'ipython': False, 'scipy.stats': False, 'mode': 3, 'stats_real': True,
-        'ipython_real': True, 'memory_profiler_fallback': True}
+        'mage': True, 'left out': [], 'mode': 3, 'stats_real': True, 'ipython_real': True,
+        'paramiko_real': True, 'requests_real': True, 'memory_profiler_fallback': True}
