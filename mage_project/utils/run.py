@@ -135,7 +135,7 @@ def imports_without_collection() -> Iterator[None]:
             gc.enable()
 
 
-# What importing Mage pulls in that a run never uses, about 0.6 s of each `make run` here:
+# What importing Mage pulls in that a run never uses, about 0.7 s of each `make run` here:
 # - IPython, which memory_profiler imports for its notebook magics only; without it, memory_profiler
 #   takes its own fallback (``except ImportError``), and there is no notebook here for the magics;
 # - scipy.stats, which scikit-learn imports at start-up (sklearn/utils/fixes.py) and uses only inside
