@@ -20,6 +20,7 @@ from mage_project.utils.generate import ORPHAN_IDS, format_line
 
 EVENTS, USERS = 'user_interaction.csv', 'users.csv'
 _LINE = re.compile(r"'(?P<id>[^']*)', (?P<user>-?\d+), '(?P<type>[^']*)', '(?P<time>[^']*)'")
+_COUNTRY = re.compile(r"'(\w\w)'$")  # a users.csv line's two-letter country, its last field
 
 
 def _lines(out: Path, name: str) -> list[str]:
@@ -127,7 +128,7 @@ def iso_timestamps(out: Path) -> None:
 def padded_countries(out: Path) -> None:
     """Every country padded with a trailing space beyond varchar(2) ('DE '): Postgres would keep DE,
     and so does the loader (noted in raw.adjusted_values); the tables equal the clean dataset's."""
-    _write(out, USERS, [re.sub(r"'(\w\w)'$", r"'\1 '", line) for line in _lines(out, USERS)])
+    _write(out, USERS, [_COUNTRY.sub(r"'\1 '", line) for line in _lines(out, USERS)])
 
 
 def country_case(out: Path) -> None:
@@ -137,7 +138,7 @@ def country_case(out: Path) -> None:
     counts the visitors without a country."""
     users = _lines(out, USERS)
     for number in range(0, len(users), 2):
-        users[number] = re.sub(r"'(\w\w)'$", lambda match: f"'{match[1].lower()}'", users[number])
+        users[number] = _COUNTRY.sub(lambda match: f"'{match[1].lower()}'", users[number])
     user_id = _new_user_id(out)
     _write(out, USERS, users + [format_line((user_id, '18-45', ''))])
     _write(out, EVENTS, _lines(out, EVENTS) + _valuable_events(user_id, 'NO-COUNTRY'))
