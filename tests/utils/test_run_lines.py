@@ -2,7 +2,6 @@
 pipeline; other blocks their table's rows. And the import of Mage that its fixed cost is made of."""
 import gc
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -10,7 +9,7 @@ import textwrap
 import pytest
 
 from mage_project.utils.run import DeferredModule, block_line, imports_trimmed, imports_without_collection
-from tests.conftest import REPO
+from tests.conftest import REPO, unconfigured_environ
 
 FILES = [{'target_table': 'raw.users', 'source_file': 'users.csv', 'lines_read': 4, 'rows_loaded': 3,
           'rows_rejected': 1}]
@@ -116,7 +115,7 @@ def test_make_run_imports_mage_without_what_it_leaves_out_and_all_of_it_works_af
         seen['memory_profiler_fallback'] = memory_profiler.Magics is object
         print(json.dumps(seen))
     """)
-    env = {**os.environ, 'MAGE_DATA_DIR': str(tmp_path / 'mage_data'), 'PYTHONPATH': str(REPO)}
+    env = unconfigured_environ() | {'MAGE_DATA_DIR': str(tmp_path / 'mage_data'), 'PYTHONPATH': str(REPO)}
     result = subprocess.run([sys.executable, '-c', script], cwd=tmp_path, env=env, capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
