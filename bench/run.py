@@ -39,6 +39,7 @@ sys.path.insert(0, str(REPO))
 from mage_project.utils import local_pg  # noqa: E402
 from mage_project.utils.dataset import parse_ddl  # noqa: E402
 from mage_project.utils.generate import Plan, generate  # noqa: E402
+from mage_project.utils.settings import use_project_environment  # noqa: E402
 from mage_project.utils.sql_blocks import build_statements  # noqa: E402
 
 SCHEMA = 'build_bench'  # the floor's one build schema, as a run's
@@ -188,6 +189,7 @@ def line(name: str, events: int, seconds: float, rss: float, note: str = '') -> 
 
 
 def main() -> None:
+    use_project_environment()
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--events', type=int, default=2_000_000)
     parser.add_argument('--users', type=int, help='default: events / 20')

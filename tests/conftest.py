@@ -16,7 +16,12 @@ from pathlib import Path
 import psycopg2
 import pytest
 
+from mage_project.utils.settings import use_project_environment
+
 REPO = Path(__file__).resolve().parents[1]
+# The tests connect, and start servers, with POSTGRES_* only: a developer's PGHOST, PGPORT, PGOPTIONS,
+# ... are removed from this process (and so from every process it starts), as the project's programs do.
+use_project_environment()
 MAGE = Path(sys.executable).with_name('mage')
 PIPELINE = 'event_analytics'
 CONNECTION_VARIABLES = ('POSTGRES_HOST', 'POSTGRES_PORT', 'POSTGRES_USER', 'POSTGRES_PASSWORD')

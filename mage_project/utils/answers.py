@@ -10,7 +10,7 @@ from psycopg2 import sql
 
 from mage_project.utils import builds, db
 from mage_project.utils.sentences import Conflicts, answers_frame
-from mage_project.utils.settings import report_path
+from mage_project.utils.settings import report_path, use_project_environment
 
 QUESTION_TABLES = ('orphan_events_by_type', 'duplicate_events_by_date', 'visitors_by_country',
                    'valuable_users_by_age_group')
@@ -38,6 +38,7 @@ def build_answers() -> pd.DataFrame:
 
 
 def main() -> None:
+    use_project_environment()
     with db.transaction(application_name='answers') as conn:
         audit = db.fetch_frame(conn, 'select * from raw.load_audit order by source_file desc')
         answers = db.fetch_frame(conn, 'select * from analytics.answers order by question_id')

@@ -12,7 +12,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from mage_project.utils.settings import REPO_DIR, mage_data_dir
+from mage_project.utils.settings import REPO_DIR, mage_data_dir, use_project_environment
 
 DEFAULT_PORT = '6789'
 
@@ -48,6 +48,7 @@ def editor_environment(env: dict[str, str]) -> tuple[dict[str, str], str]:
 
 
 def main() -> None:
+    use_project_environment()  # the server and its kernel connect with POSTGRES_* only
     env, login = editor_environment(dict(os.environ))
     port = sys.argv[1] if len(sys.argv) > 1 else DEFAULT_PORT
     # Mage's frontend sends its API calls to port 6789 whenever the page's host is "localhost";

@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg2
 from psycopg2 import sql
 
-from mage_project.utils.settings import REPO_DIR
+from mage_project.utils.settings import REPO_DIR, use_project_environment
 
 DEFAULT_DATA_DIR = REPO_DIR / '.pgdata'
 SUPERUSER = 'postgres'
@@ -28,7 +28,10 @@ def start(data_dir: Path = DEFAULT_DATA_DIR, databases: tuple[str, ...] = ()) ->
 
     pgserver is only imported to start a server: one that already runs (and answers) is used as it
     is, which saves its import, about 0.1 s of every `make run`. The databases are then made sure
-    of over one connection either way."""
+    of over one connection either way. libpq's own variables (PGPORT, PGHOST, PGDATA, ...) are
+    removed from this process first: they would start the server on another port or reach another
+    one (settings.use_project_environment)."""
+    use_project_environment()
     data_dir = Path(data_dir).resolve()
     conn = _connect(data_dir) if running_pid(data_dir) is not None else None
     if conn is None:  # not running, or starting up or shutting down: pgserver starts it and waits
@@ -112,6 +115,7 @@ def default_databases() -> tuple[str, ...]:
 
 
 def main(argv: list[str]) -> None:
+    use_project_environment()
     command = argv[0] if argv else 'start'
     data_dir = Path(argv[1]) if len(argv) > 1 else DEFAULT_DATA_DIR
     if command == 'start':

@@ -24,6 +24,67 @@ class ConfigurationError(RuntimeError):
     """The environment is not set up for a run; raised before any database work."""
 
 
+# libpq's own variables that would pick another server, port, database, user, password, service or
+# session settings than POSTGRES_* (and, for the embedded server, another port or data folder). The
+# project's processes remove them from their environment (use_project_environment), so only
+# POSTGRES_* decides where the pipeline, the embedded server, the editor and the tests connect.
+# Transport security (PGSSLMODE, PGSSLROOTCERT, PGGSSENCMODE, ...) is left as the user set it.
+LIBPQ_VARIABLES = (
+    'PGHOST', 'PGHOSTADDR', 'PGPORT', 'PGDATABASE', 'PGUSER', 'PGPASSWORD', 'PGPASSFILE', 'PGSERVICE',
+    'PGSERVICEFILE', 'PGSYSCONFDIR', 'PGOPTIONS', 'PGAPPNAME', 'PGTARGETSESSIONATTRS', 'PGLOADBALANCEHOSTS',
+    'PGCONNECT_TIMEOUT', 'PGCLIENTENCODING', 'PGDATESTYLE', 'PGTZ', 'PGGEQO', 'PGDATA', 'PGCTLTIMEOUT',
+)
+# What the project's processes set instead: no password file (POSTGRES_PASSWORD is the password),
+# and the pipeline's own session settings (session_options) for every connection, Mage's included.
+PROJECT_LIBPQ = {'PGPASSFILE': '/nonexistent/.pgpass'}  # a missing file is skipped without a word
+
+
+def use_project_environment(environ=None) -> dict[str, str]:
+    """Make this process's libpq connections follow POSTGRES_* only: remove libpq's own variables
+    (LIBPQ_VARIABLES) and set the project's (PGPASSFILE, and PGOPTIONS with session_options()).
+    Returns the variables removed that the user had set. Called at the start of every program of
+    the project and of every run (start_run), before any connection; calling it again changes
+    nothing."""
+    environ = os.environ if environ is None else environ
+    try:
+        options = session_options(environ)
+    except ConfigurationError:  # a bad PIPELINE_STATEMENT_TIMEOUT: check_settings stops the run, naming it
+        options = session_options({})
+    ours = dict(PROJECT_LIBPQ, PGOPTIONS=options)
+    removed = {name: environ[name] for name in LIBPQ_VARIABLES if name in environ and environ[name] != ours.get(name)}
+    for name in LIBPQ_VARIABLES:
+        environ.pop(name, None)
+    environ.update(ours)
+    return removed
+
+
+def statement_timeout_seconds(environ=None) -> float:
+    """The pipeline's own limit on one SQL statement (PIPELINE_STATEMENT_TIMEOUT, seconds; 0 or
+    unset: none). It replaces any statement_timeout of the role, the database or the server."""
+    return _number('PIPELINE_STATEMENT_TIMEOUT', 0, 0, None, environ)
+
+
+# The settings the pipeline sets for its own sessions, whatever the role, the database or the server
+# say: the statement timeout above; no lock or idle-in-transaction timeout (the publish sets its own
+# lock_timeout per try, and the owner connection its idle_session_timeout); read-write sessions; a
+# search path of its own (every name it uses is qualified); ISO dates in UTC.
+def session_settings(environ=None) -> dict[str, str]:
+    return {
+        'statement_timeout': f'{round(statement_timeout_seconds(environ) * 1000)}ms',
+        'lock_timeout': '0',
+        'idle_in_transaction_session_timeout': '0',
+        'default_transaction_read_only': 'off',
+        'search_path': 'pg_catalog,public',
+        'DateStyle': 'ISO,MDY',
+        'TimeZone': 'UTC',
+    }
+
+
+def session_options(environ=None) -> str:
+    """session_settings as libpq's options (PGOPTIONS): -c name=value ..."""
+    return ' '.join(f'-c {name}={value}' for name, value in session_settings(environ).items())
+
+
 def current_env() -> str:
     """The environment picked by Mage's own ENV variable: dev (default), test or prod."""
     env = os.getenv('ENV') or DEFAULT_ENV
@@ -97,10 +158,10 @@ def _profile(env: str, text: str, environ: tuple) -> ConnectionSettings:
     )
 
 
-def _number(name: str, default: float, low: float, high: float | None = None) -> float:
+def _number(name: str, default: float, low: float, high: float | None = None, environ=None) -> float:
     """A number from the environment variable ``name`` within [low, high], or ConfigurationError
     naming the variable, the value and what is allowed."""
-    raw = os.getenv(name)
+    raw = (os.environ if environ is None else environ).get(name)
     if raw is None or raw.strip() == '':
         return default
     allowed = f'a number from {low:g} to {high:g}' if high is not None else f'a number of at least {low:g}'
