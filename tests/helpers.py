@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
-from tests.conftest import REPO
+import psycopg2
+
+from tests.conftest import MAGE, PIPELINE, REPO
 
 
 def tracked_files(*pathspec: str) -> list[str]:
@@ -134,3 +137,33 @@ class EditorKernel:
     def close(self) -> None:
         self.process.stdin.close()
         self.process.wait(timeout=60)
+
+
+def slow_project(tmp_path, seconds: int = 8):
+    """A project copy whose last SQL block sleeps, so a run can be caught while it builds."""
+    repo = copy_project(tmp_path / 'slow')
+    last = repo / 'mage_project' / 'transformers' / 'valuable_users_by_age_group.sql'
+    last.write_text(last.read_text().replace(
+        'select * from final order by rank',
+        f'select final.* from final cross join (select pg_sleep({seconds})) as pause order by rank'))
+    return repo
+
+
+def start(base_env, repo, extra=None, tmp_path=None, module=False):
+    """A run in the background: `mage run` (or, with ``module``, `make run`'s program) in ``repo``
+    with a Mage data folder of its own, output and errors together on its stdout."""
+    env = base_env(repo / 'dataset', {'MAGE_DATA_DIR': str(tmp_path / f'mage_{time.monotonic_ns()}'), **(extra or {})})
+    command = ([sys.executable, '-m', 'mage_project.utils.run'] if module
+               else [str(MAGE), 'run', 'mage_project', PIPELINE, '--test'])
+    return subprocess.Popen(command, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def wait_for(database, query, timeout=120):
+    """The first value of ``query`` once it is truthy (a table it reads may not exist yet)."""
+    def value():
+        try:
+            return (database.rows(query) or [(None,)])[0][0]
+        except psycopg2.errors.UndefinedTable:
+            return None
+
+    return wait_until(value, timeout, query)

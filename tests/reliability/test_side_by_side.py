@@ -3,8 +3,6 @@ nobody holds a lock while building, publishing waits at most PUBLISH_WAIT_SECOND
 queues readers for longer than one lock timeout, and objects of others survive."""
 import json
 import re
-import subprocess
-import sys
 import threading
 import time
 
@@ -14,14 +12,16 @@ from mage_project.utils.builds import PUBLISH_LOCK_KEY, publish_retries
 from mage_project.utils.generate import Plan, generate
 from mage_project.utils.sql_blocks import block_uuids
 from mage_project.utils.traps import plant
-from tests.conftest import MAGE, PIPELINE, REPO
+from tests.conftest import REPO
 from tests.helpers import (
     EditorKernel,
     copy_project,
     output,
     published_tables,
+    slow_project,
     snapshot,
-    wait_until,
+    start,
+    wait_for,
 )
 
 BUILD_BLOCKS = tuple(block_uuids()[:block_uuids().index('answers') + 1])  # up to the answers
@@ -62,34 +62,6 @@ def test_blocks_run_in_the_editor_never_block_a_triggered_run(run_pipeline, base
     truths = json.loads((REPO / 'dataset' / 'truths.json').read_text())
     tables = published_tables(database)
     assert tables == {name: truths[name] for name in tables}
-
-
-def slow_project(tmp_path, seconds: int = 8):
-    """A project copy whose last SQL block sleeps, so a run can be caught while it builds."""
-    repo = copy_project(tmp_path / 'slow')
-    last = repo / 'mage_project' / 'transformers' / 'valuable_users_by_age_group.sql'
-    last.write_text(last.read_text().replace(
-        'select * from final order by rank',
-        f'select final.* from final cross join (select pg_sleep({seconds})) as pause order by rank'))
-    return repo
-
-
-def start(base_env, repo, extra=None, tmp_path=None, module=False):
-    env = base_env(repo / 'dataset', {'MAGE_DATA_DIR': str(tmp_path / f'mage_{time.monotonic_ns()}'), **(extra or {})})
-    command = ([sys.executable, '-m', 'mage_project.utils.run'] if module
-               else [str(MAGE), 'run', 'mage_project', PIPELINE, '--test'])
-    return subprocess.Popen(command, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def wait_for(database, query, timeout=120):
-    """The first value of ``query`` once it is truthy (a table it reads may not exist yet)."""
-    def value():
-        try:
-            return (database.rows(query) or [(None,)])[0][0]
-        except psycopg2.errors.UndefinedTable:
-            return None
-
-    return wait_until(value, timeout, query)
 
 
 def test_a_second_run_never_drops_a_build_whose_owner_connection_was_ended(base_env, database, tmp_path):
