@@ -509,11 +509,18 @@ def input_file(folder: Path, table: str) -> Path:
     return plain
 
 
+def not_a_folder(folder, exists: bool) -> DatasetError:
+    """The error for a DATASET_DIR that is missing, or a file."""
+    what = 'a file, not a folder' if exists else 'dataset folder not found'
+    return DatasetError(f'{folder}: {what} (set DATASET_DIR to the folder of tables.sql, users.csv and '
+                        'user_interaction.csv)')
+
+
 def check_input_files(folder: Path) -> dict[str, Table]:
     """File-level checks before any database work: the folder, the DDL and both CSV files exist,
     and no CSV file is empty. Returns the parsed DDL."""
     if not folder.is_dir():
-        raise DatasetError(f'{folder}: dataset folder not found (set DATASET_DIR)')
+        raise not_a_folder(folder, folder.exists())
     tables = parse_ddl(folder / DDL_FILE)
     for table in EXPECTED_TABLES:
         path = input_file(folder, table)

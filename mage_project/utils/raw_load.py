@@ -135,6 +135,12 @@ def check_loadable(path, counts: LoadCounts, max_share: float) -> None:
             f'{builds.current().schema}.rejected_rows.')
 
 
+def file_state(path) -> tuple[int, int, int]:
+    """What changes when a file is written to or replaced: its size, modification time and inode."""
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns, stat.st_ino
+
+
 def load_raw_table(name: str, run_variables: dict | None = None) -> pd.DataFrame:
     """Stream ``<DATASET_DIR>/<name>.csv`` (or .csv.gz) into <build>.<name>; rejected lines into
     <build>.rejected_rows, values loaded differently from their spelling into
@@ -148,18 +154,30 @@ def load_raw_table(name: str, run_variables: dict | None = None) -> pd.DataFrame
     build = builds.ensure_owned(settings)
     raw = build.schema
     counts = LoadCounts()
+    before = file_state(path)
     with tempfile.TemporaryFile('w+', encoding='utf-8') as rejected, \
             tempfile.TemporaryFile('w+', encoding='utf-8') as adjusted, \
             db.transaction(settings) as conn:
+        def spooled(spool, text: str) -> None:
+            try:
+                spool.write(text)
+            except OSError as error:  # the rejected lines are kept aside until the rows are in
+                raise DatasetError(f'{path}: no room to keep its rejected lines and adjusted values aside in '
+                                   f'{tempfile.gettempdir()} (TMPDIR): {error.strerror or error}; nothing of it '
+                                   'is loaded') from error
+
         def reject(rejection: Rejection) -> None:
-            rejected.write(copy_row(path.name, rejection.line_number, rejection.raw_text, rejection.reason))
+            spooled(rejected, copy_row(path.name, rejection.line_number, rejection.raw_text, rejection.reason))
 
         def adjust(note: Adjustment) -> None:
-            adjusted.write(copy_row(path.name, note.line_number, note.column, note.raw_value,
-                                      note.loaded_value, note.reason))
+            spooled(adjusted, copy_row(path.name, note.line_number, note.column, note.raw_value,
+                                       note.loaded_value, note.reason))
 
         db.copy_lines(conn, raw, name, table.column_names,
                       iter_copy_lines(path, table, counts, reject, adjust))
+        if file_state(path) != before:  # written to while it was read: what was read may be half a line
+            raise DatasetError(f'{path}: changed while it was read (size and modification time differ from '
+                               'when the load began); nothing of it is loaded: run again once it is complete')
         for spool, target, columns in ((rejected, 'rejected_rows', REJECTED_COLUMNS),
                                        (adjusted, 'adjusted_values', ADJUSTED_COLUMNS)):
             spool.seek(0)

@@ -46,6 +46,7 @@ from mage_project.utils.dataset import (
     careful_line,
     fast_pattern,
     is_cr_only,
+    not_a_folder,
     parse_ddl_text,
 )
 from mage_project.utils.raw_load import (
@@ -152,7 +153,7 @@ def check_inputs(spark, folder: str) -> dict[str, Table]:
     exist, and no CSV file is empty. Returns the parsed DDL."""
     storage = Storage(spark)
     if not storage.is_dir(folder):
-        raise DatasetError(f'{folder}: dataset folder not found (set DATASET_DIR)')
+        raise not_a_folder(folder, storage.is_file(folder))
     tables = read_ddl(storage, _join(folder, DDL_FILE))
     for table in EXPECTED_TABLES:
         uri = input_uri(storage, folder, table)
