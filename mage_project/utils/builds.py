@@ -17,9 +17,17 @@ run. A build is abandoned, and dropped by a later run's cleanup, only when no su
 left and its heartbeat (updated by every Python block) is older than BUILD_ABANDON_SECONDS.
 Builds that were published and then superseded are dropped once their run has ended (no owner
 backend) and nothing outside them depends on them; objects of others are never dropped.
+
+How a run ends is recorded with an end time: ``published`` (then ``superseded``), or ``failed``,
+``interrupted`` (SIGINT, SIGTERM) or ``cancelled`` (in Mage), or ``abandoned`` when its process
+ended without a word. `make run` records its own ending (end_run). For other runs, a later run's
+cleanup does it, as soon as the run's process is known to be gone: no owner backend, and its pid
+no longer runs on this host, or Mage records its pipeline run as cancelled or failed. The build of
+a run that did not publish is then dropped, unless KEEP_FAILED_BUILDS keeps it for inspection.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -35,7 +43,7 @@ import tenacity
 from psycopg2 import sql
 
 from mage_project.utils import db
-from mage_project.utils.settings import ConfigurationError, ConnectionSettings
+from mage_project.utils.settings import ConfigurationError, ConnectionSettings, keep_failed_builds
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +77,8 @@ BUILD_PREFIX = 'build_'
 # The process's build: read by io_config.yaml (POSTGRES_SCHEMA) and the SQL blocks' raw tables.
 BUILD_SCHEMA_VARIABLE = 'PIPELINE_BUILD_SCHEMA'
 RUN_ID_VARIABLE = 'PIPELINE_RUN_ID'
+# Statuses of a run that ended without publishing.
+UNPUBLISHED_ENDS = ('failed', 'interrupted', 'cancelled', 'abandoned')
 RUN_ID = re.compile(r'[a-z0-9][a-z0-9_]{0,39}')
 # Fixed advisory lock keys: publishing, and creating the audit schema (both held for a transaction).
 PUBLISH_LOCK_KEY = 0x6D616765  # 'mage'
@@ -110,6 +120,31 @@ def checked_run_id(run_id: Optional[str]) -> str:
 
 def owner_application(run_id: str) -> str:
     return f'mage_pipeline owner {run_id}'
+
+
+def block_application(run_id: str) -> str:
+    """The application_name of the connections that the run's blocks open (Mage's SQL blocks
+    included, through PGAPPNAME): every connection of a run ends with its run id."""
+    return f'mage_pipeline block {run_id}'
+
+
+def origin() -> str:
+    return f'{socket.gethostname()} pid {os.getpid()}'
+
+
+def _process_gone(origin_text: Optional[str]) -> bool:
+    """Whether the process that ``origin`` names is known to have ended: it ran on this host and its
+    pid no longer exists. On another host (or a pid in use again) nothing is known."""
+    match = re.fullmatch(r'(.+) pid (\d+)', origin_text or '')
+    if not match or match[1] != socket.gethostname():
+        return False
+    try:
+        os.kill(int(match[2]), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass
+    return False
 
 
 def current() -> Build:
@@ -171,12 +206,17 @@ def ensure_audit(conn) -> None:
             'heartbeat_at timestamptz not null default now(), published_at timestamptz, '
             'ended_at timestamptz, dropped_at timestamptz, files jsonb, answers jsonb, note text)'
         ).format(sql.Identifier(AUDIT)))
+        # Mage's pipeline run of a triggered run: {id, pipeline_uuid, execution_partition}.
+        cursor.execute(sql.SQL('alter table {}.pipeline_runs add column if not exists mage_run jsonb').format(
+            sql.Identifier(AUDIT)))
 
 
-def begin(run_id: str, dataset_dir: str, settings: Optional[ConnectionSettings], abandon_seconds: float) -> Build:
+def begin(run_id: str, dataset_dir: str, settings: Optional[ConnectionSettings], abandon_seconds: float,
+          mage_run: Optional[dict] = None) -> Build:
     """Start a run: clean up abandoned and superseded builds (and this process's previous one),
     create and register ``build_<run id>``, open the owner connection and point this process
-    (and so every block after this one) at the build."""
+    (and so every block after this one) at the build. ``mage_run`` names Mage's pipeline run, for a
+    triggered run."""
     global _owner
     build = Build(run_id, BUILD_PREFIX + run_id)
     previous = os.getenv(RUN_ID_VARIABLE)
@@ -189,13 +229,59 @@ def begin(run_id: str, dataset_dir: str, settings: Optional[ConnectionSettings],
     with db.transaction(settings) as conn, conn.cursor() as cursor:
         cursor.execute(sql.SQL('create schema {}').format(sql.Identifier(build.schema)))
         cursor.execute(sql.SQL(
-            "insert into {}.pipeline_runs (run_id, build_schema, status, origin, dataset_dir) "
-            "values (%s, %s, 'building', %s, %s)").format(sql.Identifier(AUDIT)),
-            (build.run_id, build.schema, f'{socket.gethostname()} pid {os.getpid()}', dataset_dir))
+            "insert into {}.pipeline_runs (run_id, build_schema, status, origin, dataset_dir, mage_run) "
+            "values (%s, %s, 'building', %s, %s, %s)").format(sql.Identifier(AUDIT)),
+            (build.run_id, build.schema, origin(), dataset_dir, json.dumps(mage_run) if mage_run else None))
     _owner = (build, _open_owner(build, settings))
     os.environ[RUN_ID_VARIABLE] = build.run_id
     os.environ[BUILD_SCHEMA_VARIABLE] = build.schema
+    os.environ[db.APPLICATION_NAME_VARIABLE] = block_application(build.run_id)
     return build
+
+
+def end_run(settings: Optional[ConnectionSettings], run_id: str, status: str, note: str) -> Optional[str]:
+    """Record that a run ended without publishing (``status``: one of UNPUBLISHED_ENDS), with its
+    end time (for an abandoned run, its last heartbeat), unless it has published: the publish holds the run's audit row while it
+    commits, so this waits for a publish in progress and then tells the truth. Returns the run's
+    status afterwards (None: never registered)."""
+    with db.transaction(settings, application_name='mage_pipeline end') as conn, conn.cursor() as cursor:
+        cursor.execute(sql.SQL(
+            "update {}.pipeline_runs set status = %s, note = %s, "
+            "ended_at = case when %s = 'abandoned' then heartbeat_at else now() end "
+            "where run_id = %s and status = 'building' returning status").format(sql.Identifier(AUDIT)),
+            (status, note[:2000], status, run_id))
+        row = cursor.fetchone()
+        if row is None:
+            cursor.execute(sql.SQL('select status from {}.pipeline_runs where run_id = %s').format(
+                sql.Identifier(AUDIT)), (run_id,))
+            row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def cancel_statements(settings: Optional[ConnectionSettings], run_id: str) -> int:
+    """Cancel the statements that the run's connections are running (not its owner's, which runs
+    none), so its blocks stop now. Returns how many were cancelled."""
+    with db.transaction(settings, application_name='mage_pipeline end') as conn, conn.cursor() as cursor:
+        cursor.execute(
+            "select count(pg_cancel_backend(pid)) from pg_stat_activity where datname = current_database() "
+            "and pid <> pg_backend_pid() and state = 'active' and application_name like 'mage_pipeline %%' "
+            "and application_name like %s and application_name <> %s",
+            ('% ' + run_id, owner_application(run_id)))
+        return cursor.fetchone()[0]
+
+
+def drop_ended(settings: Optional[ConnectionSettings], run_id: str) -> bool:
+    """Drop the build of a run that ended without publishing, unless KEEP_FAILED_BUILDS keeps it
+    (a reader on it keeps it too, until a later cleanup). Returns whether it was dropped."""
+    if _owner is not None and _owner[0].run_id == run_id:
+        _release_owner()
+    if keep_failed_builds():
+        return False
+    with db.transaction(settings) as conn, conn.cursor() as cursor:
+        cursor.execute(sql.SQL('select status from {}.pipeline_runs where run_id = %s').format(
+            sql.Identifier(AUDIT)), (run_id,))
+        row = cursor.fetchone()
+    return bool(row) and row[0] in UNPUBLISHED_ENDS and _drop_build(settings, run_id, row[0], only_if=UNPUBLISHED_ENDS)
 
 
 def ensure_owned(settings: Optional[ConnectionSettings] = None) -> Build:
@@ -283,23 +369,70 @@ def _drop_build(settings, run_id: str, status: str, only_if: tuple[str, ...] = (
     return True
 
 
+def _mage_run_status(mage_run: Optional[dict]) -> Optional[str]:
+    """The status Mage records for its pipeline run ``mage_run`` ({id, pipeline_uuid,
+    execution_partition}), read from Mage's database in this process; None when this process has no
+    such run (another Mage database, or not in Mage)."""
+    if not mage_run or not mage_run.get('id'):
+        return None
+    try:
+        from mage_ai.orchestration.db.models.schedules import PipelineRun
+
+        run = PipelineRun.query.get(int(mage_run['id']))
+    except Exception:  # noqa: BLE001 - no Mage database here: nothing is known
+        return None
+    if run is None or run.pipeline_uuid != mage_run.get('pipeline_uuid') or \
+            run.execution_partition != mage_run.get('execution_partition'):
+        return None
+    return str(getattr(run.status, 'value', run.status))
+
+
+def _ending(heartbeat_old: bool, run_origin: Optional[str], mage_run: Optional[dict]) -> Optional[str]:
+    """How a run registered as building, without an owner backend, has ended; None while it may
+    still be running."""
+    mage_status = _mage_run_status(mage_run)
+    if mage_status in ('cancelled', 'failed'):
+        return mage_status
+    if heartbeat_old or _process_gone(run_origin):
+        return 'abandoned'
+    return None
+
+
 def cleanup(settings: Optional[ConnectionSettings], abandon_seconds: Optional[float]) -> list[str]:
-    """Drop the builds of runs that have ended: superseded ones whose run has no owner backend
-    left, and abandoned ones (no owner backend and no heartbeat for ``abandon_seconds``; None: none
-    counts as abandoned). A live run's build is never touched. Returns the run ids dropped."""
+    """Record how the runs without an owner backend ended and drop their builds: superseded ones;
+    those that ended without publishing (failed, interrupted, cancelled, abandoned), unless
+    KEEP_FAILED_BUILDS keeps them; and those still registered as building whose process is known to
+    be gone (_ending), or that sent no heartbeat for ``abandon_seconds`` (None: none counts as
+    abandoned for that). A live run's build is never touched. Returns the run ids dropped."""
     with db.transaction(settings) as conn, conn.cursor() as cursor:
         cursor.execute(sql.SQL(
-            "select run_id, case when status = 'building' then 'abandoned' else status end "
+            'select run_id, status, origin, mage_run, '
+            '       %s::float is not null and heartbeat_at < now() - make_interval(secs => %s::float) '
             'from {audit}.pipeline_runs as r '
             'where dropped_at is null '
             '  and not exists (select from pg_stat_activity as a where a.datname = current_database() '
             '                  and a.application_name = %s || r.run_id) '
-            '  and (status = %s or (status = %s and %s::float is not null '
-            '       and heartbeat_at < now() - make_interval(secs => %s::float))) '
+            "  and status in ('superseded', 'building', 'failed', 'interrupted', 'cancelled', 'abandoned') "
             'order by started_at').format(audit=sql.Identifier(AUDIT)),
-            (owner_application(''), 'superseded', 'building', abandon_seconds, abandon_seconds))
+            (abandon_seconds, abandon_seconds, owner_application('')))
         candidates = cursor.fetchall()
-    return [run_id for run_id, status in candidates if _drop_build(settings, run_id, status)]
+    keep = keep_failed_builds()
+    dropped = []
+    for run_id, status, run_origin, mage_run, heartbeat_old in candidates:
+        if status == 'building':
+            status = _ending(heartbeat_old, run_origin, mage_run)
+            if status is None:
+                continue
+            # Recorded first, so the audit tells the truth even while a reader keeps the build; then
+            # the statements the run's process left running on the server are cancelled.
+            end_run(settings, run_id, status, f'{status}: found by a later run' + (
+                '; build kept (KEEP_FAILED_BUILDS)' if keep else ''))
+            cancel_statements(settings, run_id)
+        if keep and status != 'superseded':
+            continue
+        if _drop_build(settings, run_id, status):
+            dropped.append(run_id)
+    return dropped
 
 
 # ---------------------------------------------------------------------------------------------

@@ -107,7 +107,7 @@ def fetch_frame(conn, query, params=None):
 
 @contextmanager
 def transaction(settings: Optional[ConnectionSettings] = None,
-                application_name: str = 'mage_pipeline') -> Iterator:
+                application_name: Optional[str] = None) -> Iterator:
     """A connection whose work commits on success and rolls back on any error."""
     conn = connect(settings, application_name)
     try:

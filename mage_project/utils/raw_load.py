@@ -11,7 +11,7 @@ from typing import Callable
 import pandas as pd
 from psycopg2 import sql
 
-from mage_project.utils import builds, db
+from mage_project.utils import block_outputs, builds, db
 from mage_project.utils.dataset import (
     DDL_FILE,
     Adjustment,
@@ -27,12 +27,14 @@ from mage_project.utils.dataset import (
 )
 from mage_project.utils.settings import (
     ConfigurationError,
+    analytics_reader_roles,
     build_abandon_seconds,
     check_settings,
     connection_settings,
     current_env,
     dataset_dir,
     max_rejected_share,
+    use_project_environment,
 )
 
 REJECTED_COLUMNS = ('source_file', 'line_number', 'raw_line', 'reason')
@@ -51,6 +53,20 @@ def check_database_encoding(conn) -> None:
         raise ConfigurationError(
             f'database {name} has encoding {encoding}; the pipeline needs UTF8, since the input files '
             f"are UTF-8 (create it with: create database {name} encoding 'UTF8' template template0)")
+
+
+def check_reader_roles(conn, settings) -> None:
+    """Every role of ANALYTICS_READER_ROLES exists on the server, checked at the start rather than at
+    the publish, after the whole run's work."""
+    roles = analytics_reader_roles()
+    with conn.cursor() as cursor:
+        cursor.execute('select name from unnest(%s::text[]) as name where not exists '
+                       '(select from pg_roles where rolname = name)', (roles,))
+        missing = [name for (name,) in cursor.fetchall()]
+    if missing:
+        raise ConfigurationError(f'ANALYTICS_READER_ROLES names {", ".join(missing)}, which '
+                                 f'{"does" if len(missing) == 1 else "do"} not exist on {settings.describe()}; '
+                                 'create the role (create role ... nologin) or remove it from the list')
 
 
 def create_evidence_tables(cursor, schema_name: str) -> None:
@@ -81,13 +97,20 @@ def open_build(run_variables: dict | None, dataset: str,
     variables (make run passes one, to print this run's answers); otherwise one is made. Raises
     before any database work if a setting or an input is unusable."""
     run_variables = run_variables or {}
+    use_project_environment()
     check_settings(run_variables)
     run_id = builds.checked_run_id(run_variables.get('run_id'))
     settings = connection_settings(current_env())
     tables = check_inputs()
     with db.transaction(settings) as conn:
         check_database_encoding(conn)
-    return builds.begin(run_id, dataset, settings, build_abandon_seconds()), tables
+        check_reader_roles(conn, settings)
+    block_outputs.claim(run_variables)
+    mage_run = ({key: run_variables.get(key) for key in ('pipeline_run_id', 'pipeline_uuid', 'execution_partition')}
+                if run_variables.get('pipeline_run_id') else None)
+    if mage_run:
+        mage_run['id'] = mage_run.pop('pipeline_run_id')
+    return builds.begin(run_id, dataset, settings, build_abandon_seconds(), mage_run), tables
 
 
 def start_run(run_variables: dict | None = None) -> builds.Build:

@@ -3,6 +3,8 @@ dependencies, so it opens anywhere without Mage. Written by the export_answers_r
 the Jinja2 template templates/report.html."""
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import jinja2
@@ -46,6 +48,18 @@ def write_report(path: Path, schema: str) -> Path:
         audit = table('load_audit').sort_values('source_file', ascending=False)
     source = '; '.join(f'{r.source_file}: {r.lines_read} lines, {r.rows_loaded} loaded, {r.rows_rejected} rejected'
                        for r in audit.itertuples())
+    text = render_report(answers, tables, source)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_report(answers, tables, source))
+    # A temporary file beside it, then a rename: a full or read-only disk leaves the previous report.
+    temporary = tempfile.NamedTemporaryFile('w', dir=path.parent, prefix=f'.{path.name}.', delete=False)
+    try:
+        with temporary:
+            temporary.write(text)
+            temporary.flush()
+            os.fsync(temporary.fileno())
+        os.chmod(temporary.name, 0o644)
+        os.replace(temporary.name, path)
+    except BaseException:
+        Path(temporary.name).unlink(missing_ok=True)
+        raise
     return path

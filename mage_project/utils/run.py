@@ -3,6 +3,13 @@ and row counts, then the answers of this run (by its run id, whatever other runs
 meanwhile). Mage's own output goes to a log file named at the end; -v (--verbose) shows it all. Without
 POSTGRES_HOST it runs on the embedded Postgres (utils/local_pg.py), starting it if need be.
 
+Each run keeps Mage's block outputs in a folder of its own (block_outputs.folder_of_its_own), so
+runs at once never read each other's. The last line says what happened, and so does the exit status:
+0 published; 1 not published (the previous tables stay); 3 published, but the report could not be
+written; 130 stopped by SIGINT or SIGTERM (the line says whether it had published). A signal stops
+the run's statements and is recorded in audit.pipeline_runs as ``interrupted``; a failure as
+``failed``; either way the build is dropped unless KEEP_FAILED_BUILDS=1.
+
     python -m mage_project.utils.run [--pipeline event_analytics] [-v] [--runtime-vars JSON]
 """
 from __future__ import annotations
@@ -35,7 +42,9 @@ import asyncio
 import gc
 import importlib
 import json
+import signal
 import textwrap
+import threading
 import time
 import traceback
 import types
@@ -45,8 +54,16 @@ from typing import Iterable, Iterator, TextIO
 
 from psycopg2 import sql
 
+from mage_project.utils import block_outputs, builds
 from mage_project.utils.builds import AUDIT, new_run_id
-from mage_project.utils.settings import PROJECT_DIR, mage_data_dir, report_path
+from mage_project.utils.db import error_message
+from mage_project.utils.settings import (
+    PROJECT_DIR,
+    check_line_endings,
+    mage_data_dir,
+    report_path,
+    use_project_environment,
+)
 from mage_project.utils.sql_blocks import block_uuids
 
 PIPELINE = 'event_analytics'
@@ -189,9 +206,6 @@ def import_mage() -> None:
 
 def execute(pipeline_uuid: str, global_vars: dict, clock: BlockClock) -> None:
     """Run the pipeline in this process, as `mage run PROJECT PIPELINE --test` does."""
-    from mage_ai.settings.repo import set_repo_path
-
-    set_repo_path(str(PROJECT_DIR))
     sys.path.append(str(PROJECT_DIR.parent))
     import_mage()
     from mage_ai.data_preparation.models.pipeline import Pipeline
@@ -212,7 +226,15 @@ COUNTED_ELSEWHERE = {'users', 'user_interaction', 'rejected_rows', 'adjusted_val
 
 
 def run_summary(run_id: str) -> tuple[dict, dict[str, int]]:
-    """This run's audit row and the row counts of its build's tables, scanning only the small ones."""
+    """This run's audit row and the row counts of its build's tables, scanning only the small ones
+    (nothing, if the server cannot be asked)."""
+    try:
+        return _run_summary(run_id)
+    except Exception:  # noqa: BLE001 - the failure itself is in the summary's last line
+        return {}, {}
+
+
+def _run_summary(run_id: str) -> tuple[dict, dict[str, int]]:
     from mage_project.utils import db
 
     with db.transaction(application_name='make run') as conn, conn.cursor() as cursor:
@@ -225,6 +247,8 @@ def run_summary(run_id: str) -> tuple[dict, dict[str, int]]:
         if row is None:
             return {}, {}
         audit = dict(zip(('build_schema', 'status', 'dataset_dir', 'files', 'answers'), row))
+        if audit['status'] not in ('published', 'superseded'):  # its build is gone, or going
+            return audit, {}
         cursor.execute('select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace '
                        "where n.nspname = %s and c.relkind = 'r'", (audit['build_schema'],))
         counts = {}
@@ -262,49 +286,128 @@ def print_answers(out: TextIO, answers: dict[str, str]) -> None:
         out.write(textwrap.fill(answers[question_id], width=100, initial_indent='   ', subsequent_indent='   ') + '\n')
 
 
+class Stopper:
+    """SIGINT and SIGTERM during a run: the first one records the run as interrupted (after any
+    publish in progress has committed or rolled back: end_run waits for it) and cancels the run's
+    statements, in a thread of its own, so the block running stops now; then it raises
+    KeyboardInterrupt, as Ctrl-C does, to stop Mage's loop."""
+
+    def __init__(self, run_id: str):
+        self.run_id = run_id
+        self.signal: str | None = None
+        self.status: str | None = None
+        self.error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    def __call__(self, signum, frame):
+        if self.signal is None:
+            self.signal = signal.Signals(signum).name
+            self._thread = threading.Thread(target=self._stop, name='stop the run', daemon=True)
+            self._thread.start()
+        raise KeyboardInterrupt(self.signal)
+
+    def _stop(self) -> None:
+        try:
+            self.status = builds.end_run(None, self.run_id, 'interrupted', f'stopped by {self.signal}')
+            builds.cancel_statements(None, self.run_id)
+        except Exception as error:  # noqa: BLE001 - reported in the summary
+            self.error = error
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+
+
+@contextmanager
+def stopped_by_signals(run_id: str) -> Iterator[Stopper]:
+    stopper = Stopper(run_id)
+    previous = {signum: signal.signal(signum, stopper) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stopper
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def outcome(run_id: str, error: BaseException | None, stopper: Stopper) -> str:
+    """Record how the run ended (end_run: failed or interrupted, unless it has published) and drop
+    its build if it did not publish; returns its status (or '' if it never registered)."""
+    stopper.wait()
+    if error is None and stopper.signal is None:
+        return 'published'
+    try:
+        if stopper.signal is not None:
+            status = stopper.status or builds.end_run(None, run_id, 'interrupted', f'stopped by {stopper.signal}')
+        else:
+            status = builds.end_run(None, run_id, 'failed', error_message(error))
+        if status not in ('published', 'superseded', None):
+            builds.drop_ended(None, run_id)
+        return status or ''
+    except Exception:  # noqa: BLE001 - the server is gone too: the failure itself is the summary
+        return ''
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--pipeline', default=PIPELINE)
     parser.add_argument('-v', '--verbose', action='store_true', help="show Mage's whole output instead of a summary")
     parser.add_argument('--runtime-vars', default='{}', help='pipeline variables of this run, as JSON')
     args = parser.parse_args(argv)
-    if not os.getenv('POSTGRES_HOST'):
-        # No server configured: the embedded one, started (or found running) here rather than by
-        # make in a Python process of its own, which cost about 0.1 s of each run.
-        from mage_project.utils import local_pg
-
-        os.environ.update(local_pg.start(databases=local_pg.default_databases()))
+    use_project_environment()  # POSTGRES_* only: libpq's PGHOST, PGPORT, ... never pick the server
     run_id = new_run_id()
-    log_path = mage_data_dir() / 'logs' / f'run_{run_id}.log'
     started = time.monotonic()
+    try:
+        check_line_endings()
+        runtime_vars = json.loads(args.runtime_vars)
+        if not os.getenv('POSTGRES_HOST'):
+            # No server configured: the embedded one, started (or found running) here rather than by
+            # make in a Python process of its own, which cost about 0.1 s of each run.
+            from mage_project.utils import local_pg
+
+            os.environ.update(local_pg.start(databases=local_pg.default_databases()))
+    except Exception as error:  # noqa: BLE001 - one line, not a traceback
+        sys.stdout.write(f'run {run_id} of {args.pipeline} not started: {error_message(error)}\n')
+        return 1
+    log_path = mage_data_dir() / 'logs' / f'run_{run_id}.log'
     error = None
-    with output_to(log_path, args.verbose) as out:
+    with output_to(log_path, args.verbose) as out, stopped_by_signals(run_id) as stopper:
         out.write(f'run {run_id} of {args.pipeline}\n')
         clock = BlockClock(sys.stdout)
         try:
-            execute(args.pipeline, {**json.loads(args.runtime_vars), 'run_id': run_id}, clock)
+            from mage_ai.settings.repo import set_repo_path
+
+            set_repo_path(str(PROJECT_DIR))
+            with block_outputs.folder_of_its_own(run_id, args.pipeline):
+                execute(args.pipeline, {**runtime_vars, 'run_id': run_id}, clock)
         except BaseException as raised:  # noqa: BLE001 - reported below, with the block it came from
             error = raised
             traceback.print_exc()
-    audit, counts = run_summary(run_id) if not isinstance(error, KeyboardInterrupt) else ({}, {})
-    failed = failed_block(error) if error else None
+    status = outcome(run_id, error, stopper)
+    audit, counts = run_summary(run_id)
+    failed = failed_block(error) if error is not None and stopper.signal is None else None
     for uuid in block_uuids(args.pipeline):
-        status = 'failed' if uuid == failed else ('done' if uuid in clock.ended else 'not run')
-        out_line = block_line(uuid, clock.seconds(uuid), status, counts, (audit or {}).get('files'))
-        sys.stdout.write(out_line + '\n')
+        state = ('failed' if uuid == failed else 'done' if uuid in clock.ended else
+                 'stopped' if uuid in clock.started and stopper.signal else 'not run')
+        sys.stdout.write(block_line(uuid, clock.seconds(uuid), state, counts, (audit or {}).get('files')) + '\n')
     total = time.monotonic() - started
-    if error is not None:
-        message = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
-        sys.stdout.write(f'\nrun {run_id} failed in {failed or "the pipeline"} after {total:.1f}s: '
-                         f'{type(error).__name__}: {message}\n')
-        if not args.verbose:
-            sys.stdout.write(f'Full log: {log_path}\n')
+    published = status in ('published', 'superseded')
+    log_line = '' if args.verbose else f'Full log: {log_path}\n'
+    if stopper.signal is not None:
+        what = ('it had published, and analytics.* hold its answers; what came after did not finish'
+                if published else 'nothing was published, and the previous tables stay')
+        sys.stdout.write(f'\nrun {run_id} interrupted by {stopper.signal} after {total:.1f}s: {what}\n' + log_line)
+        return 130
+    if error is not None and not published:
+        sys.stdout.write(f'\nrun {run_id} failed in {failed or "the pipeline"} after {total:.1f}s, not published '
+                         f'(the previous tables stay): {error_message(error)}\n' + log_line)
         return 1
-    sys.stdout.write(f'\nrun {run_id} {audit.get("status", "?")} in {total:.1f}s, from {audit.get("dataset_dir")}\n')
+    sys.stdout.write(f'\nrun {run_id} {audit.get("status", status)} in {total:.1f}s, from {audit.get("dataset_dir")}\n')
     print_answers(sys.stdout, audit.get('answers') or {})
-    sys.stdout.write(f'\nReport: {report_path()}\n')
-    if not args.verbose:
-        sys.stdout.write(f'Full log: {log_path}\n')
+    if error is not None:
+        sys.stdout.write(f'\nrun {run_id} published, but {failed or "a block after the publish"} failed: '
+                         f'{error_message(error)}; the report at {report_path()} was not written\n' + log_line)
+        return 3
+    sys.stdout.write(f'\nReport: {report_path()}\n' + log_line)
     return 0
 
 

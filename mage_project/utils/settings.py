@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -205,10 +206,68 @@ def max_rejected_share(override=None) -> float:
     return _number('MAX_REJECTED_SHARE', DEFAULT_MAX_REJECTED_SHARE, 0, 1)
 
 
+_TRUE, _FALSE = ('1', 'true', 'yes', 'on'), ('0', 'false', 'no', 'off', '')
+
+
+def keep_failed_builds() -> bool:
+    """Whether the build of a run that ended without publishing (failed, interrupted, cancelled,
+    abandoned) is kept for inspection (KEEP_FAILED_BUILDS=1) rather than dropped (default)."""
+    raw = (os.getenv('KEEP_FAILED_BUILDS') or '').strip().lower()
+    if raw not in _TRUE + _FALSE:
+        raise ConfigurationError(f'KEEP_FAILED_BUILDS={os.getenv("KEEP_FAILED_BUILDS")!r} is not allowed; '
+                                 'allowed: 1 or 0 (true/false, yes/no)')
+    return raw in _TRUE
+
+
 def report_path() -> Path:
     """Where export_answers_report writes the HTML report: REPORT_DIR (default reports/)/answers.html."""
     folder = Path(os.getenv('REPORT_DIR') or 'reports')
     return (folder if folder.is_absolute() else REPO_DIR / folder) / 'answers.html'
+
+
+def check_report_dir() -> None:
+    """REPORT_DIR can take the report: the folder exists or can be made, and a file can be written
+    in it. Checked at the start of a run, so a read-only or missing folder stops it before any work
+    rather than after the publish."""
+    folder = report_path().parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix='.answers-', suffix='.check'):
+            pass
+    except OSError as error:
+        raise ConfigurationError(f'REPORT_DIR={os.getenv("REPORT_DIR") or "reports"!r}: the report cannot be written '
+                                 f'in {folder} ({error.strerror or error}); allowed: a folder this process can write') \
+            from None
+
+
+DOTENV_PATH = REPO_DIR / '.env'
+
+
+def check_line_endings(environ=None, dotenv: Path = DOTENV_PATH) -> None:
+    """A .env saved with Windows line endings gives every variable a trailing carriage return (the
+    shell keeps it): name the file and line, and any variable whose value ends with one."""
+    environ = os.environ if environ is None else environ
+    problems = []
+    try:
+        lines = dotenv.read_bytes().split(b'\n')
+    except OSError:
+        lines = []
+    crlf = [number for number, line in enumerate(lines, 1) if line.endswith(b'\r')]
+    if crlf:
+        problems.append(f'{dotenv} has Windows line endings (CRLF) on line {crlf[0]}'
+                        + (f' and {len(crlf) - 1} more' if len(crlf) > 1 else '')
+                        + ": convert it to Unix line endings (sed -i 's/\\r$//' .env)")
+    carried = sorted(name for name, value in environ.items()
+                     if value.endswith('\r') and name.startswith(PROJECT_VARIABLE_PREFIXES))
+    if carried:
+        problems.append(f'{", ".join(carried)} {"ends" if len(carried) == 1 else "end"} with a carriage return '
+                        '(a file with CRLF line endings?)')
+    if problems:
+        raise ConfigurationError('; '.join(problems))
+
+
+PROJECT_VARIABLE_PREFIXES = ('POSTGRES_', 'MAGE_', 'ENV', 'DATASET_DIR', 'REPORT_DIR', 'ANALYTICS_', 'PUBLISH_',
+                             'BUILD_', 'MAX_REJECTED', 'PIPELINE_', 'KEEP_', 'SPARK_')
 
 
 def mage_data_dir() -> Path:
@@ -241,7 +300,8 @@ def check_settings(run_variables: dict | None = None) -> None:
     """Read every setting of a run once, at its start, so a bad value stops the run before any
     work with one message naming each variable, its value and what is allowed."""
     problems = []
-    checks = (current_env, publish_wait_seconds, build_abandon_seconds, analytics_reader_roles, _port,
+    checks = (check_line_endings, current_env, publish_wait_seconds, build_abandon_seconds, analytics_reader_roles,
+              _port, statement_timeout_seconds, keep_failed_builds, check_report_dir,
               lambda: max_rejected_share((run_variables or {}).get('max_rejected_share')))
     for check in checks:
         try:

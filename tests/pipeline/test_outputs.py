@@ -102,8 +102,8 @@ def test_make_run_exits_with_the_run_s_status_and_its_whole_summary(base_env, da
     said = failed.stdout[-3000:] + failed.stderr[-3000:]
     assert failed.returncode == 1, said
     lines = failed.stdout.rstrip().splitlines()
-    assert len(lines) > 2 and re.match(r'run \S+ failed in start_run after \d+\.\ds: DatasetError: .*no-such-folder',
-                                       lines[-2]), said
+    assert len(lines) > 2 and re.match(r'run \S+ failed in start_run after \d+\.\ds, not published \(the previous '
+                                       r'tables stay\): DatasetError: .*no-such-folder', lines[-2]), said
     assert lines[-1].startswith('Full log: ') and Path(lines[-1].removeprefix('Full log: ')).is_file()
     assert re.search(r'^  start_run +failed', failed.stdout, re.M), failed.stdout
 

@@ -71,7 +71,7 @@ def test_a_second_run_without_an_execution_partition_stops_naming_the_kernel_tha
         kernel.close()
     text = ' '.join(output(other).split())
     assert other.returncode != 0
-    assert f'is using it: two such runs would read each other\'s outputs' in text, text[-3000:]
+    assert 'is using it: two such runs would read each other\'s outputs' in text, text[-3000:]
     assert f'pid {kernel.process.pid}' in text
     # Once the kernel has ended, the same command runs.
     again = subprocess.run([str(MAGE), 'run', 'mage_project', PIPELINE], cwd=repo, env=env,
