@@ -205,18 +205,24 @@ def import_mage() -> None:
 
 
 def execute(pipeline_uuid: str, global_vars: dict, clock: BlockClock) -> None:
-    """Run the pipeline in this process, as `mage run PROJECT PIPELINE --test` does."""
+    """Run the pipeline in this process, as `mage run PROJECT PIPELINE --test` does, with the run's
+    block outputs in a folder of its own (block_outputs.folder_of_its_own; Mage is imported first,
+    so its database stays in the shared folder)."""
+    from mage_ai.settings.repo import set_repo_path
+
+    set_repo_path(str(PROJECT_DIR))
     sys.path.append(str(PROJECT_DIR.parent))
     import_mage()
     from mage_ai.data_preparation.models.pipeline import Pipeline
     from mage_ai.data_preparation.variable_manager import get_global_variables
     from mage_ai.orchestration.db import db_connection
 
-    db_connection.start_session()
-    pipeline = Pipeline.get(pipeline_uuid, repo_path=str(PROJECT_DIR))
-    variables = {**get_global_variables(pipeline_uuid), **global_vars}
-    asyncio.run(pipeline.execute(analyze_outputs=False, build_block_output_stdout=clock, global_vars=variables,
-                                 run_tests=True, update_status=False))
+    with block_outputs.folder_of_its_own(global_vars['run_id'], pipeline_uuid):
+        db_connection.start_session()
+        pipeline = Pipeline.get(pipeline_uuid, repo_path=str(PROJECT_DIR))
+        variables = {**get_global_variables(pipeline_uuid), **global_vars}
+        asyncio.run(pipeline.execute(analyze_outputs=False, build_block_output_stdout=clock, global_vars=variables,
+                                     run_tests=True, update_status=False))
 
 
 # Tables whose row count is known without scanning them: the loaders' counts are in the audit's
@@ -374,11 +380,7 @@ def main(argv: list[str] | None = None) -> int:
         out.write(f'run {run_id} of {args.pipeline}\n')
         clock = BlockClock(sys.stdout)
         try:
-            from mage_ai.settings.repo import set_repo_path
-
-            set_repo_path(str(PROJECT_DIR))
-            with block_outputs.folder_of_its_own(run_id, args.pipeline):
-                execute(args.pipeline, {**runtime_vars, 'run_id': run_id}, clock)
+            execute(args.pipeline, {**runtime_vars, 'run_id': run_id}, clock)
         except BaseException as raised:  # noqa: BLE001 - reported below, with the block it came from
             error = raised
             traceback.print_exc()
