@@ -11,6 +11,11 @@ from mage_project.utils.settings import (
 )
 
 
+@pytest.fixture(autouse=True)
+def report_dir(monkeypatch, tmp_path):
+    monkeypatch.setenv('REPORT_DIR', str(tmp_path / 'reports'))  # check_settings writes a probe there
+
+
 @pytest.mark.parametrize('name, value, message', [
     ('PUBLISH_WAIT_SECONDS', '5s', "PUBLISH_WAIT_SECONDS='5s' is not a number; allowed: a number from 0 to 3600"),
     ('PUBLISH_WAIT_SECONDS', '-1', "PUBLISH_WAIT_SECONDS='-1' is out of range"),
@@ -21,6 +26,10 @@ from mage_project.utils.settings import (
     ('ENV', 'staging', "ENV='staging' is not one of dev, test, prod"),
     ('POSTGRES_PORT', 'five', "POSTGRES_PORT='five' is not a port"),
     ('ANALYTICS_READER_ROLES', 'analyst, bad role', "names 'bad role'"),
+    ('PIPELINE_STATEMENT_TIMEOUT', '2s', "PIPELINE_STATEMENT_TIMEOUT='2s' is not a number; allowed: a number of at least 0"),
+    ('KEEP_FAILED_BUILDS', 'maybe', "KEEP_FAILED_BUILDS='maybe' is not allowed; allowed: 1 or 0"),
+    ('REPORT_DIR', '/proc/version/reports', "REPORT_DIR='/proc/version/reports': the report cannot be written in"),
+    ('DATASET_DIR', 'data\r', 'DATASET_DIR ends with a carriage return'),
 ])
 def test_a_bad_setting_is_named_with_its_value_and_what_is_allowed(monkeypatch, name, value, message):
     monkeypatch.setenv(name, value)
