@@ -302,7 +302,6 @@ class Stopper:
         self.run_id = run_id
         self.signal: str | None = None
         self.status: str | None = None
-        self.error: BaseException | None = None
         self._thread: threading.Thread | None = None
 
     def __call__(self, signum, frame):
@@ -316,8 +315,8 @@ class Stopper:
         try:
             self.status = builds.end_run(None, self.run_id, 'interrupted', f'stopped by {self.signal}')
             builds.cancel_statements(None, self.run_id)
-        except Exception as error:  # noqa: BLE001 - reported in the summary
-            self.error = error
+        except Exception:  # noqa: BLE001 - outcome() records the ending again, or says it could not
+            pass
 
     def wait(self) -> None:
         if self._thread is not None:
