@@ -367,7 +367,7 @@ def checked_values(table: Table, fields: list[str], notes: Optional[list] = None
     that load differently from how they are written add (column, written, loaded, why) to
     ``notes``."""
     if len(fields) != len(table.columns):
-        raise ValueError(f'has {len(fields)} fields; expected {len(table.columns)} '
+        raise ValueError(f'has {len(fields)} field{"" if len(fields) == 1 else "s"}; expected {len(table.columns)} '
                          f'({", ".join(table.column_names)})')
     values = []
     for column, value in zip(table.columns, fields):
