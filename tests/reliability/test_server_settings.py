@@ -88,7 +88,7 @@ def test_a_copy_stopped_by_a_timeout_names_the_timeout_not_a_line(database, monk
 
     def slow_lines():
         import time
-        for number in range(1000):
+        for number in range(120):  # 1.2 s of lines: past the 0.5 s timeout
             time.sleep(0.01)
             yield f'{number}\n'
 
