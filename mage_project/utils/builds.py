@@ -23,7 +23,9 @@ How a run ends is recorded with an end time: ``published`` (then ``superseded``)
 ended without a word. `make run` records its own ending (end_run). For other runs, a later run's
 cleanup does it, as soon as the run's process is known to be gone: no owner backend, and its pid
 no longer runs on this host, or Mage records its pipeline run as cancelled or failed. The build of
-a run that did not publish is then dropped, unless KEEP_FAILED_BUILDS keeps it for inspection.
+an interrupted or cancelled run is then dropped; that of a failed or abandoned one is kept for
+inspection (its rejected rows, say) until BUILD_ABANDON_SECONDS after its end. KEEP_FAILED_BUILDS=1
+keeps them all.
 """
 from __future__ import annotations
 
@@ -77,8 +79,10 @@ BUILD_PREFIX = 'build_'
 # The process's build: read by io_config.yaml (POSTGRES_SCHEMA) and the SQL blocks' raw tables.
 BUILD_SCHEMA_VARIABLE = 'PIPELINE_BUILD_SCHEMA'
 RUN_ID_VARIABLE = 'PIPELINE_RUN_ID'
-# Statuses of a run that ended without publishing.
-UNPUBLISHED_ENDS = ('failed', 'interrupted', 'cancelled', 'abandoned')
+# Statuses of a run that ended without publishing: the builds of the first two are dropped at once,
+# those of the others kept for inspection for BUILD_ABANDON_SECONDS (KEEP_FAILED_BUILDS: all kept).
+STOPPED_ENDS = ('interrupted', 'cancelled')
+UNPUBLISHED_ENDS = STOPPED_ENDS + ('failed', 'abandoned')
 RUN_ID = re.compile(r'[a-z0-9][a-z0-9_]{0,39}')
 # Fixed advisory lock keys: publishing, and creating the audit schema (both held for a transaction).
 PUBLISH_LOCK_KEY = 0x6D616765  # 'mage'
@@ -271,7 +275,7 @@ def cancel_statements(settings: Optional[ConnectionSettings], run_id: str) -> in
 
 
 def drop_ended(settings: Optional[ConnectionSettings], run_id: str) -> bool:
-    """Drop the build of a run that ended without publishing, unless KEEP_FAILED_BUILDS keeps it
+    """Drop the build of a run that was interrupted or cancelled, unless KEEP_FAILED_BUILDS keeps it
     (a reader on it keeps it too, until a later cleanup). Returns whether it was dropped."""
     if _owner is not None and _owner[0].run_id == run_id:
         _release_owner()
@@ -281,7 +285,7 @@ def drop_ended(settings: Optional[ConnectionSettings], run_id: str) -> bool:
         cursor.execute(sql.SQL('select status from {}.pipeline_runs where run_id = %s').format(
             sql.Identifier(AUDIT)), (run_id,))
         row = cursor.fetchone()
-    return bool(row) and row[0] in UNPUBLISHED_ENDS and _drop_build(settings, run_id, row[0], only_if=UNPUBLISHED_ENDS)
+    return bool(row) and row[0] in STOPPED_ENDS and _drop_build(settings, run_id, row[0], only_if=STOPPED_ENDS)
 
 
 def ensure_owned(settings: Optional[ConnectionSettings] = None) -> Build:
@@ -399,36 +403,38 @@ def _ending(heartbeat_old: bool, run_origin: Optional[str], mage_run: Optional[d
 
 
 def cleanup(settings: Optional[ConnectionSettings], abandon_seconds: Optional[float]) -> list[str]:
-    """Record how the runs without an owner backend ended and drop their builds: superseded ones;
-    those that ended without publishing (failed, interrupted, cancelled, abandoned), unless
-    KEEP_FAILED_BUILDS keeps them; and those still registered as building whose process is known to
-    be gone (_ending), or that sent no heartbeat for ``abandon_seconds`` (None: none counts as
-    abandoned for that). A live run's build is never touched. Returns the run ids dropped."""
+    """Record how the runs without an owner backend ended, and drop their builds: superseded ones;
+    interrupted and cancelled ones; failed and abandoned ones once ``abandon_seconds`` have passed
+    since their end (None: kept), so their evidence can be read meanwhile. A run still registered as
+    building has ended when its process is known to be gone (_ending), or after ``abandon_seconds``
+    without a heartbeat. KEEP_FAILED_BUILDS keeps every build of a run that did not publish. A live
+    run's build is never touched. Returns the run ids dropped."""
     with db.transaction(settings) as conn, conn.cursor() as cursor:
         cursor.execute(sql.SQL(
             'select run_id, status, origin, mage_run, '
-            '       %s::float is not null and heartbeat_at < now() - make_interval(secs => %s::float) '
+            '       %s::float is not null and heartbeat_at < now() - make_interval(secs => %s::float), '
+            '       %s::float is not null and coalesce(ended_at, heartbeat_at) < now() - make_interval(secs => %s::float) '
             'from {audit}.pipeline_runs as r '
             'where dropped_at is null '
             '  and not exists (select from pg_stat_activity as a where a.datname = current_database() '
             '                  and a.application_name = %s || r.run_id) '
             "  and status in ('superseded', 'building', 'failed', 'interrupted', 'cancelled', 'abandoned') "
             'order by started_at').format(audit=sql.Identifier(AUDIT)),
-            (abandon_seconds, abandon_seconds, owner_application('')))
+            (abandon_seconds, abandon_seconds, abandon_seconds, abandon_seconds, owner_application('')))
         candidates = cursor.fetchall()
     keep = keep_failed_builds()
     dropped = []
-    for run_id, status, run_origin, mage_run, heartbeat_old in candidates:
+    for run_id, status, run_origin, mage_run, heartbeat_old, ended_long_ago in candidates:
         if status == 'building':
             status = _ending(heartbeat_old, run_origin, mage_run)
             if status is None:
                 continue
-            # Recorded first, so the audit tells the truth even while a reader keeps the build; then
-            # the statements the run's process left running on the server are cancelled.
-            end_run(settings, run_id, status, f'{status}: found by a later run' + (
-                '; build kept (KEEP_FAILED_BUILDS)' if keep else ''))
+            # Recorded first, so the audit tells the truth even while its build stays; then the
+            # statements the run's process left running on the server are cancelled.
+            end_run(settings, run_id, status, f'{status}: found by a later run')
             cancel_statements(settings, run_id)
-        if keep and status != 'superseded':
+            ended_long_ago = heartbeat_old
+        if status != 'superseded' and (keep or (status not in STOPPED_ENDS and not ended_long_ago)):
             continue
         if _drop_build(settings, run_id, status):
             dropped.append(run_id)

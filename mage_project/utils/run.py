@@ -7,8 +7,9 @@ Each run keeps Mage's block outputs in a folder of its own (block_outputs.folder
 runs at once never read each other's. The last line says what happened, and so does the exit status:
 0 published; 1 not published (the previous tables stay); 3 published, but the report could not be
 written; 130 stopped by SIGINT or SIGTERM (the line says whether it had published). A signal stops
-the run's statements and is recorded in audit.pipeline_runs as ``interrupted``; a failure as
-``failed``; either way the build is dropped unless KEEP_FAILED_BUILDS=1.
+the run's statements and is recorded in audit.pipeline_runs as ``interrupted``, and its build is
+dropped (unless KEEP_FAILED_BUILDS=1); a failure is recorded as ``failed``, and its build kept for
+inspection for BUILD_ABANDON_SECONDS.
 
     python -m mage_project.utils.run [--pipeline event_analytics] [-v] [--runtime-vars JSON]
 """
@@ -336,7 +337,7 @@ def stopped_by_signals(run_id: str) -> Iterator[Stopper]:
 
 def outcome(run_id: str, error: BaseException | None, stopper: Stopper) -> str:
     """Record how the run ended (end_run: failed or interrupted, unless it has published) and drop
-    its build if it did not publish; returns its status (or '' if it never registered)."""
+    an interrupted run's build; returns its status (or '' if it never registered)."""
     stopper.wait()
     if error is None and stopper.signal is None:
         return 'published'
@@ -345,7 +346,7 @@ def outcome(run_id: str, error: BaseException | None, stopper: Stopper) -> str:
             status = stopper.status or builds.end_run(None, run_id, 'interrupted', f'stopped by {stopper.signal}')
         else:
             status = builds.end_run(None, run_id, 'failed', error_message(error))
-        if status not in ('published', 'superseded', None):
+        if status == 'interrupted':
             builds.drop_ended(None, run_id)
         return status or ''
     except Exception:  # noqa: BLE001 - the server is gone too: the failure itself is the summary

@@ -210,8 +210,9 @@ _TRUE, _FALSE = ('1', 'true', 'yes', 'on'), ('0', 'false', 'no', 'off', '')
 
 
 def keep_failed_builds() -> bool:
-    """Whether the build of a run that ended without publishing (failed, interrupted, cancelled,
-    abandoned) is kept for inspection (KEEP_FAILED_BUILDS=1) rather than dropped (default)."""
+    """Whether the build of every run that ended without publishing is kept for inspection
+    (KEEP_FAILED_BUILDS=1). By default an interrupted or cancelled run's build is dropped at once,
+    a failed or abandoned one's BUILD_ABANDON_SECONDS after its end."""
     raw = (os.getenv('KEEP_FAILED_BUILDS') or '').strip().lower()
     if raw not in _TRUE + _FALSE:
         raise ConfigurationError(f'KEEP_FAILED_BUILDS={os.getenv("KEEP_FAILED_BUILDS")!r} is not allowed; '

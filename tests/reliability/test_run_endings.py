@@ -275,3 +275,25 @@ def test_no_room_for_the_rejected_lines_in_tmpdir_names_the_file_and_tmpdir(base
     assert f'user_interaction.csv: no room to keep its rejected lines and adjusted values aside in {small_disk} ' \
            '(TMPDIR): No space left on device' in last, last
     assert nothing_published(database)
+
+
+def test_a_failed_run_s_build_stays_for_inspection_then_goes(base_env, database, tmp_path):
+    data = sample_copy(tmp_path)
+    with (data / 'user_interaction.csv').open('a') as feed:
+        feed.write("\n'one bad line'")
+    code, said = finished(make_run(REPO, base_env(data, {'MAX_REJECTED_SHARE': '0'})))
+    assert code == 1 and 'refusing to publish' in said, said[-3000:]
+    failed = run_id_of(said)
+    row = run_row(database, failed)
+    assert row['status'] == 'failed' and row['ended'] and not row['dropped'] and row['schema_exists'], row
+    (schema,) = database.rows('select build_schema from audit.pipeline_runs where run_id = %s', (failed,))[0]
+    assert database.rows(f'select reason from {schema}.rejected_rows') == [('has 1 field; expected 4 (event_id, '
+                                                                          'user_id, event_type, event_time)',)]
+    env = base_env(REPO / 'dataset', {'BUILD_ABANDON_SECONDS': '3600'})
+    assert finished(make_run(REPO, env))[0] == 0
+    assert run_row(database, failed)['schema_exists'], 'kept while BUILD_ABANDON_SECONDS have not passed'
+    database.rows("update audit.pipeline_runs set ended_at = now() - interval '2 hours' where run_id = %s "
+                  'returning 1', (failed,))
+    assert finished(make_run(REPO, env))[0] == 0
+    row = run_row(database, failed)
+    assert row['status'] == 'failed' and row['dropped'] and not row['schema_exists'], row

@@ -27,13 +27,12 @@ def test_a_feed_unfit_to_publish_stops_the_spark_run_with_the_same_message_and_e
     run_pipeline(REPO / 'dataset')
     before = snapshot(database)
     data = trapped(tmp_path, 'some-rejected')
-    # Failed builds are kept for inspection: the Spark run's start would drop the ended Postgres run's.
-    keep = {'KEEP_FAILED_BUILDS': '1'}
-    postgres = run_pipeline(data, keep, check=False)
-    spark = run_pipeline(data, {'PYSPARK_PYTHON': sys.executable, **keep}, check=False, pipeline='event_analytics_spark')
+    postgres = run_pipeline(data, check=False)
+    spark = run_pipeline(data, {'PYSPARK_PYTHON': sys.executable}, check=False, pipeline='event_analytics_spark')
     for process in (postgres, spark):
         assert process.returncode != 0 and MESSAGE in ' '.join(output(process).split()), output(process)[-3000:]
     assert snapshot(database) == before
+    # The Spark run's start found the Postgres run's process gone and recorded it; both builds stay.
     builds = database.rows("select build_schema from audit.pipeline_runs where status in ('building', 'abandoned') "
                            'order by started_at')
     assert len(builds) == 2
