@@ -79,10 +79,10 @@ BUILD_PREFIX = 'build_'
 # The process's build: read by io_config.yaml (POSTGRES_SCHEMA) and the SQL blocks' raw tables.
 BUILD_SCHEMA_VARIABLE = 'PIPELINE_BUILD_SCHEMA'
 RUN_ID_VARIABLE = 'PIPELINE_RUN_ID'
-# Statuses of a run that ended without publishing: the builds of the first two are dropped at once,
-# those of the others kept for inspection for BUILD_ABANDON_SECONDS (KEEP_FAILED_BUILDS: all kept).
+# A run that ended without publishing is interrupted, cancelled, failed or abandoned. The builds of
+# these two are dropped at once, the others' kept for inspection for BUILD_ABANDON_SECONDS
+# (KEEP_FAILED_BUILDS: all kept).
 STOPPED_ENDS = ('interrupted', 'cancelled')
-UNPUBLISHED_ENDS = STOPPED_ENDS + ('failed', 'abandoned')
 RUN_ID = re.compile(r'[a-z0-9][a-z0-9_]{0,39}')
 # Fixed advisory lock keys: publishing, and creating the audit schema (both held for a transaction).
 PUBLISH_LOCK_KEY = 0x6D616765  # 'mage'
@@ -244,7 +244,7 @@ def begin(run_id: str, dataset_dir: str, settings: Optional[ConnectionSettings],
 
 
 def end_run(settings: Optional[ConnectionSettings], run_id: str, status: str, note: str) -> Optional[str]:
-    """Record that a run ended without publishing (``status``: one of UNPUBLISHED_ENDS), with its
+    """Record that a run ended without publishing (``status``: interrupted, cancelled, failed or abandoned), with its
     end time (for an abandoned run, its last heartbeat), unless it has published: the publish holds the run's audit row while it
     commits, so this waits for a publish in progress and then tells the truth. Returns the run's
     status afterwards (None: never registered)."""
@@ -274,18 +274,15 @@ def cancel_statements(settings: Optional[ConnectionSettings], run_id: str) -> in
         return cursor.fetchone()[0]
 
 
-def drop_ended(settings: Optional[ConnectionSettings], run_id: str) -> bool:
-    """Drop the build of a run that was interrupted or cancelled, unless KEEP_FAILED_BUILDS keeps it
-    (a reader on it keeps it too, until a later cleanup). Returns whether it was dropped."""
+def drop_ended(settings: Optional[ConnectionSettings], run_id: str, status: str) -> bool:
+    """Drop the build of a run that end_run recorded as ``status``, if that is interrupted or cancelled,
+    unless KEEP_FAILED_BUILDS keeps it (a reader on it keeps it too, until a later cleanup). Returns
+    whether it was dropped; _drop_build checks the status again, under the audit row's lock."""
     if _owner is not None and _owner[0].run_id == run_id:
         _release_owner()
-    if keep_failed_builds():
+    if keep_failed_builds() or status not in STOPPED_ENDS:
         return False
-    with db.transaction(settings) as conn, conn.cursor() as cursor:
-        cursor.execute(sql.SQL('select status from {}.pipeline_runs where run_id = %s').format(
-            sql.Identifier(AUDIT)), (run_id,))
-        row = cursor.fetchone()
-    return bool(row) and row[0] in STOPPED_ENDS and _drop_build(settings, run_id, row[0], only_if=STOPPED_ENDS)
+    return _drop_build(settings, run_id, status, only_if=(status,))
 
 
 def ensure_owned(settings: Optional[ConnectionSettings] = None) -> Build:

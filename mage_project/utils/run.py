@@ -346,8 +346,7 @@ def outcome(run_id: str, error: BaseException | None, stopper: Stopper) -> str:
             status = stopper.status or builds.end_run(None, run_id, 'interrupted', f'stopped by {stopper.signal}')
         else:
             status = builds.end_run(None, run_id, 'failed', error_message(error))
-        if status == 'interrupted':
-            builds.drop_ended(None, run_id)
+        builds.drop_ended(None, run_id, status)
         return status or ''
     except Exception:  # noqa: BLE001 - the server is gone too: the failure itself is the summary
         return ''
