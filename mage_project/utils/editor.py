@@ -1,20 +1,31 @@
-"""Start the Mage editor on this project with user authentication on (`make editor`).
+"""Start the Mage editor on this project with user authentication on (`make editor`, and the
+docker compose `mage` service).
 
 The owner account comes from MAGE_OWNER_EMAIL / _USERNAME / _PASSWORD; where no password is set,
-one is generated on first start and kept in the Mage data folder (never in git). Mage creates the
-owner once, in its own database, so changing the variables later does not change the account.
+one is generated on first start and kept in the Mage data folder (never in git). A password that
+is short, a well-known default or the account's own name is refused before Mage starts. Mage
+creates the owner once, in its own database, so changing the variables later does not change the
+account. The port is MAGE_PORT (default 6789); one already in use stops the start, naming it.
 """
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import shutil
+import socket
 import sys
 from pathlib import Path
 
-from mage_project.utils.settings import REPO_DIR, mage_data_dir, use_project_environment
+from mage_project.utils.settings import REPO_DIR, ConfigurationError, mage_data_dir, use_project_environment
 
 DEFAULT_PORT = '6789'
+MIN_PASSWORD_LENGTH = 12
+# Mage's own default login and the passwords every list of leaked passwords starts with.
+WELL_KNOWN_PASSWORDS = frozenset({
+    'admin', 'administrator', 'changeme', 'letmein', 'mage', 'owner', 'password', 'passw0rd',
+    'qwerty', 'secret', 'welcome', '123456', '12345678', '123456789', '1234567890',
+})
 
 
 def _kept_secret(folder: Path, name: str) -> str:
@@ -47,10 +58,48 @@ def editor_environment(env: dict[str, str]) -> tuple[dict[str, str], str]:
     ), login
 
 
+def check_owner_password(password: str, email: str, username: str) -> None:
+    """Refuse a password anyone could guess: short, well known, or the account's own name."""
+    lowered = password.lower()
+    names = {email.lower(), email.split('@')[0].lower(), username.lower()} - {''}
+    if len(password) < MIN_PASSWORD_LENGTH:
+        reason = f'is shorter than {MIN_PASSWORD_LENGTH} characters'
+    elif lowered in WELL_KNOWN_PASSWORDS or lowered.rstrip('0123456789!') in WELL_KNOWN_PASSWORDS:
+        reason = 'is a well-known default'
+    elif any(name in lowered for name in names):
+        reason = "contains the owner's email or username"
+    elif len(set(password)) < 4:
+        reason = 'repeats too few characters'
+    else:
+        return
+    raise ConfigurationError(f'MAGE_OWNER_PASSWORD {reason}: choose a long random one '
+                             '(python3 -c "import secrets; print(secrets.token_urlsafe(18))")')
+
+
+def check_port_free(port: str) -> None:
+    """Stop with the port named when something listens there already (another editor, a container)."""
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigurationError(f'MAGE_PORT={port!r} is not a port number (1-65535)')
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(('0.0.0.0', int(port)))
+        except OSError as error:
+            if error.errno != errno.EADDRINUSE:
+                raise
+            raise ConfigurationError(f'port {port} is already in use on this host, so the Mage editor cannot '
+                                     'listen on it: stop what listens there or set MAGE_PORT to a free port') from None
+
+
 def main() -> None:
     use_project_environment()  # the server and its kernel connect with POSTGRES_* only
-    env, login = editor_environment(dict(os.environ))
-    port = sys.argv[1] if len(sys.argv) > 1 else DEFAULT_PORT
+    port = sys.argv[1] if len(sys.argv) > 1 else os.environ.get('MAGE_PORT') or DEFAULT_PORT
+    try:
+        env, login = editor_environment(dict(os.environ))
+        check_owner_password(env['DEFAULT_OWNER_PASSWORD'], env['DEFAULT_OWNER_EMAIL'], env['DEFAULT_OWNER_USERNAME'])
+        check_port_free(port)
+    except ConfigurationError as error:
+        sys.exit(f'Mage editor not started: {error}')
     # Mage's frontend sends its API calls to port 6789 whenever the page's host is "localhost";
     # under 127.0.0.1 it uses the page's own port, so any port works.
     print(f'Mage editor: http://127.0.0.1:{port}  (pipeline event_analytics)')

@@ -81,7 +81,7 @@ def test_make_editor_ignores_libpq_s_variables(checkout, tmp_path):
     port = free_port()
     command = ['bash', '-c', f'eval "$({sys.executable} -m mage_project.utils.local_pg start)" && '
                              f'exec {sys.executable} -m mage_project.utils.editor {port}']
-    owner = ('owner@example.com', 'Test-owner-pw-1')
+    owner = ('owner@example.com', 'Tq9-vL2x_Pw7Zr')
     server = MageServer(hostile_environ(), tmp_path, owner, repo=checkout, command=command, port=port)
     server.env['MAGE_OWNER_EMAIL'], server.env['MAGE_OWNER_PASSWORD'] = owner
     server.start()

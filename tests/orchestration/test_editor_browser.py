@@ -16,7 +16,7 @@ from tests.orchestration.mage_server import MageServer, free_port
 
 CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
 ARTIFACTS = REPO / 'artifacts'
-OWNER = ('owner@example.com', 'Test-owner-pw-1')
+OWNER = ('owner@example.com', 'Tq9-vL2x_Pw7Zr')
 BLOCKS = tuple(block_uuids())  # every block, in pipeline order
 BAR = 'rect[pointer-events="none"]'  # the bars Mage's bar chart (visx) draws
 
