@@ -28,27 +28,42 @@ def test_compose_file_follows_the_compose_specification():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_images_are_pinned_and_mage_matches_requirements():
+def default_image(service: dict) -> str:
+    """The image a service runs by default: the base of its build, or its image, with the
+    variables that override them unset."""
+    image = service['build']['args']['MAGE_IMAGE'] if 'build' in service else service['image']
+    return compose.interpolate(image, {})
+
+
+def test_images_are_the_official_pinned_ones_and_overridable():
     pinned_mage = re.search(r'^mage-ai==(\S+)$', (REPO / 'requirements.txt').read_text(), re.M)[1]
-    for name, service in compose.load()['services'].items():
-        image = service['image']
+    services = compose.load()['services']
+    for name, service in services.items():
+        image = default_image(service)
         assert ':' in image and not image.endswith(':latest'), f'{name}: {image} is not pinned'
-        if image.startswith('mageai/mageai'):
-            assert image == f'mageai/mageai:{pinned_mage}', f'{name}: {image} differs from mage-ai=={pinned_mage}'
-    assert re.fullmatch(r'postgres:\d+', compose.load()['services']['postgres']['image'])
+        variable = 'MAGE_IMAGE' if 'build' in service else {'postgres': 'POSTGRES_IMAGE'}.get(name, 'SPARK_IMAGE')
+        overridden = service['build']['args']['MAGE_IMAGE'] if 'build' in service else service['image']
+        assert compose.interpolate(overridden, {variable: 'other:1'}) == 'other:1', f'{name}: {variable} does not pick it'
+    for name in ('mage', 'pipeline', 'pipeline-spark'):
+        assert default_image(services[name]) == f'mageai/mageai:{pinned_mage}', \
+            f'{name} is not built on mage-ai=={pinned_mage}'
+        assert services[name]['build']['context'] == '.'
+    assert services['pipeline-spark']['build']['target'] == 'spark' and services['mage']['build']['target'] == 'mage'
+    assert re.fullmatch(r'postgres:\d+', default_image(services['postgres']))
 
 
 def test_the_spark_cluster_runs_the_drivers_spark_version_with_healthchecks():
     services = compose.load()['services']
     spark = re.search(r'^pyspark==(\S+)$', (REPO / 'requirements-spark.txt').read_text(), re.M)[1]
     for name in ('spark-master', 'spark-worker'):
-        assert services[name]['image'].startswith(f'apache/spark:{spark}-'), \
-            f'{name}: {services[name]["image"]} is not the Spark of requirements-spark.txt ({spark})'
-        assert 'java17' in services[name]['image'] and services[name]['profiles'] == ['spark']
+        image = default_image(services[name])
+        assert image.startswith(f'apache/spark:{spark}-'), \
+            f'{name}: {image} is not the Spark of requirements-spark.txt ({spark})'
+        assert 'java17' in image and services[name]['profiles'] == ['spark']
         assert services[name]['healthcheck']['test'][0] == 'CMD'
     assert services['spark-worker']['depends_on']['spark-master']['condition'] == 'service_healthy'
     assert services['pipeline-spark']['depends_on']['spark-worker']['condition'] == 'service_healthy'
-    assert 'event_analytics_spark' in services['pipeline-spark']['command'][-1]
+    assert 'event_analytics_spark' in services['pipeline-spark']['command']
 
 
 def test_no_host_path_outside_the_repository():
@@ -68,12 +83,14 @@ def test_postgres_has_a_volume_and_a_pg_isready_healthcheck():
 
 
 def test_mage_editor_requires_login_with_credentials_from_env():
-    environment = compose.load()['services']['mage']['environment']
-    assert environment['REQUIRE_USER_AUTHENTICATION'] in ('1', 'true', 'True')
-    for key in ('DEFAULT_OWNER_EMAIL', 'DEFAULT_OWNER_PASSWORD', 'JWT_SECRET'):
+    mage = compose.load()['services']['mage']
+    environment = mage['environment']
+    # The editor's own start (mage_project/utils/editor.py) turns user authentication on.
+    assert mage['command'] == ['python', '-m', 'mage_project.utils.editor']
+    for key in ('MAGE_OWNER_EMAIL', 'MAGE_OWNER_PASSWORD', 'MAGE_JWT_SECRET'):
         assert re.fullmatch(r'\$\{[A-Z_]+:\?[^}]+\}', environment[key]), \
             f'{key} must come from .env and be required, not defaulted: {environment[key]}'
-    assert '6789:6789' in ' '.join(compose.load()['services']['mage']['ports'])
+    assert mage['ports'] == ['127.0.0.1:${MAGE_PORT:-6789}:${MAGE_PORT:-6789}']
 
 
 def test_every_variable_compose_reads_is_in_env_example():
@@ -85,7 +102,7 @@ def test_mounted_project_paths_exist():
     for name in SERVICES_WITH_PIPELINE:
         service = compose.load()['services'][name]
         workdir = compose.host_path(name, service['working_dir'])
-        project = workdir / service['command'][2]
+        project = workdir / 'mage_project'
         assert (project / 'metadata.yaml').is_file(), f'{name}: no Mage project at {project}'
         io_config = project / 'io_config.yaml'
         assert io_config.resolve().is_relative_to(REPO) and io_config.resolve().is_file(), \
@@ -132,15 +149,16 @@ def test_pipeline_service_command_completes_outside_docker(database, tmp_path):
 
 @pytest.mark.slow  # runs Mage
 def test_mage_service_command_serves_the_editor_with_the_env_owner(database, tmp_path):
-    """The mage service's command (`mage start mage_project` on 6789), with the variables compose
-    gives it: the editor answers, the owner from .env logs in, Mage's default admin does not."""
+    """The mage service's command (the editor's start: `mage start mage_project` on 6789), with the
+    variables compose gives it: the editor answers, the owner from .env logs in, Mage's default
+    admin does not."""
 
     with socket.socket() as probe:
         if probe.connect_ex(('127.0.0.1', 6789)) == 0:
             pytest.skip('port 6789 is in use here; the mage service listens on it')
     service = compose.load()['services']['mage']
     environment = service_environment_here('mage', database, tmp_path)
-    owner = (environment['DEFAULT_OWNER_EMAIL'], environment['DEFAULT_OWNER_PASSWORD'])
+    owner = (environment['MAGE_OWNER_EMAIL'], environment['MAGE_OWNER_PASSWORD'])
     command = [str(Path(sys.executable).with_name(service['command'][0]))] + service['command'][1:]
     repo = copy_project(tmp_path / 'repo')
     server = MageServer(environment, tmp_path, owner, repo=repo, command=command, port=6789)
