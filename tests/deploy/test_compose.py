@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.deploy import compose
+from tests.deploy import compose, docker
 from tests.helpers import copy_project
 from tests.orchestration.mage_server import MageApiError, MageServer
 
@@ -133,6 +133,20 @@ def service_environment_here(service: str, database, tmp_path) -> dict[str, str]
         HOME=str(tmp_path), REPORT_DIR=str(tmp_path / 'reports'),
     )
     return environment
+
+
+def test_the_copy_that_runs_on_the_hosts_network_changes_networking_only():
+    """test_compose_up.py runs a copy of the file on the host's network (tests/deploy/docker.py)."""
+    real = compose.load()
+    ports = {port: 40000 + index for index, port in enumerate((5432, 6789, 7077, 8080, 8081))}
+    copy = docker.host_network_copy(real, ports, 'http://127.0.0.1:1/')
+    assert docker.differences(real, copy, ports) == []
+    assert all(service['network_mode'] == 'host' and 'ports' not in service for service in copy['services'].values())
+    # The check can fail: a changed command, variable or healthcheck is a difference.
+    copy['services']['mage']['command'][0] = 'sh'
+    copy['services']['pipeline']['environment']['ENV'] = 'prod'
+    del copy['services']['postgres']['healthcheck']
+    assert len(docker.differences(real, copy, ports)) == 3
 
 
 @pytest.mark.slow  # runs Mage

@@ -1,4 +1,5 @@
-"""A real `mage start` server for end-to-end tests, and a small client for its API."""
+"""A real `mage start` server for end-to-end tests, and a small client for its API (MageApi, also
+used on the server that docker compose starts)."""
 from __future__ import annotations
 
 import json
@@ -25,51 +26,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class MageServer:
-    """`mage start mage_project` on a free port with user authentication on."""
+class MageApi:
+    """A client of a Mage server's API at ``url``, logging in as ``owner`` (email, password)."""
 
-    def __init__(self, env: dict[str, str], data_dir: Path, owner: tuple[str, str], repo: Path = REPO,
-                 command: list[str] | None = None, port: int | None = None):
-        self.repo = repo
-        self.port = port or free_port()
-        self.command = command or [str(MAGE), 'start', 'mage_project', '--port', str(self.port)]
-        self.url = f'http://127.0.0.1:{self.port}'
+    def __init__(self, url: str, owner: tuple[str, str]):
+        self.url = url
         self.owner = owner
-        self.log_path = data_dir / 'server.log'
-        self.env = {'MAGE_DATA_DIR': str(data_dir / 'mage_data'), 'REQUIRE_USER_AUTHENTICATION': '1',
-                    'DEFAULT_OWNER_EMAIL': owner[0], 'DEFAULT_OWNER_USERNAME': 'owner',
-                    'DEFAULT_OWNER_PASSWORD': owner[1], 'JWT_SECRET': os.urandom(16).hex(), **env}
-        self.process = None
         self.token = None
-
-    def start(self, timeout: float = 120) -> 'MageServer':
-        self.process = subprocess.Popen(
-            self.command, cwd=self.repo, env=self.env,
-            stdout=self.log_path.open('w'), stderr=subprocess.STDOUT, start_new_session=True)
-
-        def answers() -> bool:
-            if self.process.poll() is not None:
-                raise RuntimeError(f'mage start exited {self.process.returncode}: {self.log()}')
-            try:
-                with urllib.request.urlopen(f'{self.url}/api/status', timeout=2):
-                    return True
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                return False
-
-        wait_until(answers, timeout, f'mage start answering at {self.url}', every=1)
-        return self
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors='replace')[-4000:]
 
     # --- API ---------------------------------------------------------------------------------
     def request(self, method: str, path: str, body: dict | None = None, auth: bool = True) -> dict:
@@ -116,6 +79,51 @@ class MageServer:
     def run_logs(self, pipeline: str, run_id: int) -> str:
         logs = self.request('GET', f'pipelines/{pipeline}/logs?pipeline_run_id[]={run_id}')['logs']
         return json.dumps(logs)
+
+
+class MageServer(MageApi):
+    """`mage start mage_project` on a free port with user authentication on."""
+
+    def __init__(self, env: dict[str, str], data_dir: Path, owner: tuple[str, str], repo: Path = REPO,
+                 command: list[str] | None = None, port: int | None = None):
+        self.repo = repo
+        self.port = port or free_port()
+        self.command = command or [str(MAGE), 'start', 'mage_project', '--port', str(self.port)]
+        super().__init__(f'http://127.0.0.1:{self.port}', owner)
+        self.log_path = data_dir / 'server.log'
+        self.env = {'MAGE_DATA_DIR': str(data_dir / 'mage_data'), 'REQUIRE_USER_AUTHENTICATION': '1',
+                    'DEFAULT_OWNER_EMAIL': owner[0], 'DEFAULT_OWNER_USERNAME': 'owner',
+                    'DEFAULT_OWNER_PASSWORD': owner[1], 'JWT_SECRET': os.urandom(16).hex(), **env}
+        self.process = None
+
+    def start(self, timeout: float = 120) -> 'MageServer':
+        self.process = subprocess.Popen(
+            self.command, cwd=self.repo, env=self.env,
+            stdout=self.log_path.open('w'), stderr=subprocess.STDOUT, start_new_session=True)
+
+        def answers() -> bool:
+            if self.process.poll() is not None:
+                raise RuntimeError(f'mage start exited {self.process.returncode}: {self.log()}')
+            try:
+                with urllib.request.urlopen(f'{self.url}/api/status', timeout=2):
+                    return True
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                return False
+
+        wait_until(answers, timeout, f'mage start answering at {self.url}', every=1)
+        return self
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors='replace')[-4000:]
 
 
 class MageApiError(RuntimeError):
