@@ -12,10 +12,10 @@ FROM ${MAGE_IMAGE} AS mage
 ARG WHEELS=
 # The packages the project imports beyond mage-ai, at the lock's versions. Not the whole lock: the
 # image's mage-ai and its dependencies stay as Mage built them (its Python is 3.10, the lock's 3.11).
-COPY mage_project/requirements.txt /tmp/locks/
+COPY mage_project/requirements.txt /build/locks/
 RUN pip install --no-cache-dir --quiet --disable-pip-version-check \
-        ${WHEELS:+--no-index --find-links "$WHEELS"} -r /tmp/locks/requirements.txt \
-    && rm -r /tmp/locks
+        ${WHEELS:+--no-index --find-links "$WHEELS"} -r /build/locks/requirements.txt \
+    && rm -r /build
 
 # --- spark: the Spark pipeline's driver, with Java 17 and the cluster's pyspark ---------------
 FROM mage AS spark
@@ -23,7 +23,7 @@ ARG WHEELS=
 RUN apt-get update -qq \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless \
     && rm -rf /var/lib/apt/lists/*
-COPY requirements-spark.txt /tmp/locks/
+COPY requirements-spark.txt /build/locks/
 RUN pip install --no-cache-dir --quiet --disable-pip-version-check \
-        ${WHEELS:+--no-index --find-links "$WHEELS"} -r /tmp/locks/requirements-spark.txt \
-    && rm -r /tmp/locks
+        ${WHEELS:+--no-index --find-links "$WHEELS"} -r /build/locks/requirements-spark.txt \
+    && rm -r /build

@@ -7,16 +7,16 @@
 ARG BASE
 FROM ${BASE}
 ARG PGSERVER_WHEEL
-ADD ${PGSERVER_WHEEL} /tmp/pgserver.whl
+ADD ${PGSERVER_WHEEL} /build/pgserver.whl
 RUN apt-get update -qq \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends unzip locales \
     # the official image's locale, so that initdb makes UTF8 databases with its collation
     && localedef -i en_US -c -f UTF-8 -A /usr/share/locale/locale.alias en_US.UTF-8 \
-    && unzip -q /tmp/pgserver.whl 'pgserver/pginstall/*' 'pgserver.libs/*' -d /tmp/pgserver \
-    && mkdir -p /usr/lib/postgresql && mv /tmp/pgserver/pgserver/pginstall /usr/lib/postgresql/16 \
+    && unzip -q /build/pgserver.whl 'pgserver/pginstall/*' 'pgserver.libs/*' -d /build/pgserver \
+    && mkdir -p /usr/lib/postgresql && mv /build/pgserver/pgserver/pginstall /usr/lib/postgresql/16 \
     # the binaries find their bundled libraries at $ORIGIN/../../../pgserver.libs
-    && mv /tmp/pgserver/pgserver.libs /usr/lib/pgserver.libs \
-    && rm -r /tmp/pgserver /tmp/pgserver.whl \
+    && mv /build/pgserver/pgserver.libs /usr/lib/pgserver.libs \
+    && rm -r /build \
     && apt-get purge -y -qq unzip && rm -rf /var/lib/apt/lists/* \
     && groupadd -r postgres --gid=999 \
     && useradd -r -g postgres --uid=999 --home-dir=/var/lib/postgresql --shell=/bin/bash postgres \

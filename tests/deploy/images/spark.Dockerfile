@@ -9,11 +9,11 @@ RUN apt-get update -qq \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
         openjdk-17-jre-headless python3 python3-venv procps \
     && rm -rf /var/lib/apt/lists/*
-COPY requirements-spark.txt /tmp/requirements-spark.txt
+COPY requirements-spark.txt /build/requirements-spark.txt
 RUN python3 -m venv /opt/pyspark \
     && /opt/pyspark/bin/pip install --no-cache-dir --quiet --disable-pip-version-check --no-index \
-        --find-links "$WHEELS" -r /tmp/requirements-spark.txt \
-    && rm /tmp/requirements-spark.txt \
+        --find-links "$WHEELS" -r /build/requirements-spark.txt \
+    && rm -r /build \
     && groupadd --system --gid=185 spark \
     && useradd --system --uid=185 --gid=spark --home-dir=/opt/spark spark \
     && mkdir -p /opt/spark/work-dir /opt/spark/work \
