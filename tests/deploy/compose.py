@@ -48,13 +48,39 @@ def env_example() -> dict[str, str]:
     return pairs
 
 
+def mounts(service: str, variables: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    """(host source, container target) of a service's bind mounts, in either syntax, with the
+    variables interpolated (their defaults, without ``variables``)."""
+    found = []
+    for volume in load()['services'][service].get('volumes', []):
+        if isinstance(volume, dict):
+            if volume.get('type') == 'bind':
+                found.append((interpolate(volume['source'], variables or {}), volume['target']))
+        else:
+            source, _, target = volume.partition(':')
+            if source.startswith(('.', '/', '~')):
+                found.append((source, target.split(':')[0]))
+    return found
+
+
 def mounted_repo_target(service: str) -> str:
     """Where a service mounts the repository ('.')."""
-    for volume in load()['services'][service].get('volumes', []):
-        source, _, target = volume.partition(':')
+    for source, target in mounts(service):
         if source == '.':
             return target
     raise AssertionError(f'service {service} does not mount the repository')
+
+
+def dataset_target() -> str:
+    """Where the pipeline's containers see the dataset: their DATASET_DIR."""
+    return load()['services']['pipeline']['environment']['DATASET_DIR']
+
+
+def dataset_source(variables: dict[str, str] | None = None) -> Path:
+    """The host folder the pipeline service mounts as its dataset (the host's DATASET_DIR, relative to
+    the repository)."""
+    (source,) = [source for source, target in mounts('pipeline', variables) if target == dataset_target()]
+    return (REPO / source).resolve()
 
 
 def host_path(service: str, container_path: str) -> Path:

@@ -66,12 +66,23 @@ def test_the_spark_cluster_runs_the_drivers_spark_version_with_healthchecks():
     assert 'event_analytics_spark' in services['pipeline-spark']['command']
 
 
-def test_no_host_path_outside_the_repository():
-    for name, service in compose.load()['services'].items():
-        for volume in service.get('volumes', []):
-            source = volume.split(':')[0]
-            if source.startswith(('.', '/', '~')):
-                assert (REPO / source).resolve().is_relative_to(REPO), f'{name} mounts {source}'
+def test_no_host_path_outside_the_repository_by_default():
+    for name in compose.load()['services']:
+        for source, _ in compose.mounts(name):
+            assert (REPO / source).resolve().is_relative_to(REPO), f'{name} mounts {source}'
+
+
+def test_the_dataset_is_a_host_folder_mounted_read_only_where_the_pipeline_runs():
+    """DATASET_DIR is a folder on the host, as for `make run`: every service that runs the pipeline's
+    code, and the Spark worker, mount it read-only at the path their DATASET_DIR names, and a folder
+    that does not exist is an error rather than created empty."""
+    services = compose.load()['services']
+    assert compose.dataset_source() == (REPO / 'dataset').resolve()
+    assert compose.dataset_source({'DATASET_DIR': '../shared/dataset'}) == (REPO.parent / 'shared' / 'dataset').resolve()
+    target = compose.dataset_target()
+    for name in ('mage', 'pipeline', 'pipeline-spark', 'spark-worker'):
+        (mount,) = [v for v in services[name]['volumes'] if isinstance(v, dict) and v['target'] == target]
+        assert mount['read_only'] and mount['bind']['create_host_path'] is False, name
 
 
 def test_postgres_has_a_volume_and_a_pg_isready_healthcheck():
@@ -123,12 +134,13 @@ def compose_variables(database) -> dict[str, str]:
 
 
 def service_environment_here(service: str, database, tmp_path) -> dict[str, str]:
-    """What compose gives the service, with the postgres service replaced by this test's server
-    and the repository's mount point by the repository (or a copy of it)."""
+    """What compose gives the service, with the postgres service replaced by this test's server,
+    the repository's mount point by the repository (or a copy of it) and the dataset's by its
+    host folder."""
     environment = compose.service_environment(service, compose_variables(database))
     environment.update(
         POSTGRES_HOST=database.env['POSTGRES_HOST'], POSTGRES_PORT=database.env['POSTGRES_PORT'],
-        POSTGRES_PASSWORD=database.env['POSTGRES_PASSWORD'],
+        POSTGRES_PASSWORD=database.env['POSTGRES_PASSWORD'], DATASET_DIR=str(compose.dataset_source()),
         MAGE_DATA_DIR=str(tmp_path / 'mage_data'), PATH=str(Path(sys.executable).parent) + ':/usr/bin:/bin',
         HOME=str(tmp_path), REPORT_DIR=str(tmp_path / 'reports'),
     )

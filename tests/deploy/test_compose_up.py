@@ -67,10 +67,15 @@ class Stack:
     log: list[str] = field(default_factory=list)
 
     def compose(self, *args: str, check: bool = True, env_file: Path | None = None, timeout: float = 1800):
+        """docker compose with the test's .env (or ``env_file``) deciding every variable the file
+        reads: the same variables in this process's environment would win over the file, as they
+        would in a user's shell, so they are left out (CI sets DATASET_DIR, for one)."""
         command = ['docker', 'compose', '--project-directory', str(self.folder), '-f', str(self.folder / 'compose.yml'),
                    '-p', self.name, *(['--env-file', str(env_file)] if env_file else []), *args]
+        read = compose.referenced_variables()
+        environment = {name: value for name, value in os.environ.items() if name not in read}
         started = time.monotonic()
-        result = docker.run(*command, check=check, timeout=timeout)
+        result = docker.run(*command, check=check, timeout=timeout, env=environment)
         if args[0] != 'exec':
             self.log.append(f'{time.monotonic() - started:6.1f}s  docker compose {" ".join(args)}')
         return result
@@ -114,12 +119,11 @@ def stack(built, tmp_path, original_dataset):
     folder = copy_project(tmp_path / 'repo')
     for name in PROJECT_FILES:
         shutil.copy(compose.REPO / name, folder / name)
-    shutil.copytree(original_dataset, folder / 'data')  # the take-home's files, inside the mount
     ports = {port: free_port() for port in CONTAINER_PORTS}
     spec = docker.host_network_copy(compose.load(), ports, built.wheels_url)
     (folder / 'compose.yml').write_text(yaml.safe_dump(spec, sort_keys=False))
     env = compose.env_example() | built.images | {
-        'POSTGRES_PASSWORD': secrets.token_urlsafe(12), 'DATASET_DIR': 'data', 'MAGE_PORT': str(ports[6789]),
+        'POSTGRES_PASSWORD': secrets.token_urlsafe(12), 'DATASET_DIR': str(original_dataset), 'MAGE_PORT': str(ports[6789]),
         'MAGE_OWNER_EMAIL': 'owner@example.com', 'MAGE_OWNER_USERNAME': 'owner',
         'MAGE_OWNER_PASSWORD': secrets.token_urlsafe(15), 'MAGE_JWT_SECRET': secrets.token_hex(32),
         'SPARK_WORKER_MEMORY': '1g', 'SPARK_DRIVER_MEMORY': '1g',
@@ -213,7 +217,15 @@ def test_bad_input_is_refused_through_the_containers(stack):
     assert result.returncode != 0 and f'port {port} is already in use' in logs, logs
     stack.compose('rm', '-fs', 'mage')
 
-    # A dataset folder missing inside the container fails the run, naming it.
+    # A dataset folder missing on the host stops the run before it starts, naming the folder;
+    # nothing is created in its place.
+    missing = stack.folder / 'no-such-dataset'
+    result = stack.compose('run', '--rm', 'pipeline', check=False,
+                           env_file=stack.env_file('no-dataset.env', DATASET_DIR=str(missing)))
+    assert result.returncode != 0 and str(missing) in result.stderr, result.stderr
+    assert not missing.exists()
+
+    # A dataset folder missing inside the container fails the run, naming it, as outside Docker.
     result = stack.compose('run', '--rm', '-e', 'DATASET_DIR=no-such-folder', 'pipeline', check=False)
     output = result.stdout + result.stderr
     assert result.returncode != 0 and 'no-such-folder: dataset folder not found' in output, output[-3000:]
