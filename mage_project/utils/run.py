@@ -65,7 +65,7 @@ from mage_project.utils.settings import (
     report_path,
     use_project_environment,
 )
-from mage_project.utils.sql_blocks import block_uuids
+from mage_project.utils.sql_blocks import METADATA_READ_SECONDS, block_uuids
 
 PIPELINE = 'event_analytics'
 
@@ -205,6 +205,20 @@ def import_mage() -> None:
         import sqlglot  # noqa: F401 - the DDL parser of start_run, likewise
 
 
+def load_pipeline(pipeline_class, pipeline_uuid: str, seconds: float = METADATA_READ_SECONDS):
+    """The pipeline, read by Mage from its metadata.yaml, again while the file reads as empty (Mage
+    then raises 'Invalid pipeline config: {}'): the editor saves the file in place each time it runs
+    a block (see sql_blocks.pipeline_blocks)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return pipeline_class.get(pipeline_uuid, repo_path=str(PROJECT_DIR))
+        except Exception as error:  # noqa: BLE001 - Mage raises a bare Exception for it
+            if str(error) != 'Invalid pipeline config: {}' or time.monotonic() > deadline:
+                raise
+        time.sleep(0.05)
+
+
 def execute(pipeline_uuid: str, global_vars: dict, clock: BlockClock) -> None:
     """Run the pipeline in this process, as `mage run PROJECT PIPELINE --test` does, with the run's
     block outputs in a folder of its own (block_outputs.folder_of_its_own; Mage is imported first,
@@ -220,8 +234,8 @@ def execute(pipeline_uuid: str, global_vars: dict, clock: BlockClock) -> None:
 
     with block_outputs.folder_of_its_own(global_vars['run_id'], pipeline_uuid):
         db_connection.start_session()
-        pipeline = Pipeline.get(pipeline_uuid, repo_path=str(PROJECT_DIR))
-        variables = {**get_global_variables(pipeline_uuid), **global_vars}
+        pipeline = load_pipeline(Pipeline, pipeline_uuid)
+        variables = {**get_global_variables(pipeline_uuid, pipeline=pipeline), **global_vars}
         asyncio.run(pipeline.execute(analyze_outputs=False, build_block_output_stdout=clock, global_vars=variables,
                                      run_tests=True, update_status=False))
 

@@ -3,6 +3,7 @@ schema, as Mage renders them (env_var() reads the process's build schema). Used 
 tests and the benchmark floor."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,12 +34,24 @@ class SqlBlock:
         return template.render(env_var=env_var)
 
 
-def pipeline_blocks(pipeline: str = PIPELINE) -> list[dict]:
+METADATA_READ_SECONDS = 5.0
+
+
+def pipeline_blocks(pipeline: str = PIPELINE, seconds: float = METADATA_READ_SECONDS) -> list[dict]:
     """The blocks of a pipeline's metadata.yaml, in pipeline order. Read with libyaml's safe loader
     (in PyYAML's wheels): the pure-Python one takes about 50 ms over this file, at the end of each
-    `make run`."""
-    text = (PROJECT_DIR / 'pipelines' / pipeline / 'metadata.yaml').read_text()
-    return yaml.load(text, Loader=getattr(yaml, 'CSafeLoader', yaml.SafeLoader))['blocks']
+    `make run`.
+
+    Mage's editor saves this file in place each time it runs a block (it records the block's status:
+    mage_ai.shared.io.safe_write truncates the file, then writes it), so a read in between, a few
+    milliseconds on a loaded machine, finds it empty: it is read again for up to ``seconds``."""
+    path = PROJECT_DIR / 'pipelines' / pipeline / 'metadata.yaml'
+    deadline = time.monotonic() + seconds
+    while True:
+        config = yaml.load(path.read_text(), Loader=getattr(yaml, 'CSafeLoader', yaml.SafeLoader))
+        if config or time.monotonic() > deadline:
+            return config['blocks']
+        time.sleep(0.05)
 
 
 def block_uuids(pipeline: str = PIPELINE) -> list[str]:

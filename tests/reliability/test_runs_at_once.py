@@ -3,8 +3,10 @@ Mage data folder and one database. Each run's block outputs live in a place of t
 them complete and the published tables are a single run's; old outputs are removed."""
 import json
 import os
+import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -26,6 +28,11 @@ def make_run(repo: Path, env: dict) -> subprocess.Popen:
 
 def test_five_make_runs_a_triggered_run_and_an_editor_kernel_at_once_all_publish(base_env, database, tmp_path):
     repo = copy_project(tmp_path / 'repo')
+    # The kernel works in a copy of the project, with the same Mage data folder (so the same block
+    # outputs) and database: the editor saves the pipeline's metadata.yaml in place at every block,
+    # which Mage's own readers (the server, a triggered run) may find empty; that is Mage's, and
+    # test_make_run_reads_the_pipeline_while_the_editor_saves_it covers what the project does about it.
+    kernel_repo = copy_project(tmp_path / 'kernel_repo')
     shared = tmp_path / 'mage_data'  # one Mage data folder for all, as in one checkout
     env = base_env(repo / 'dataset', {'MAGE_DATA_DIR': str(shared)})
     server = MageServer(env, tmp_path, OWNER, repo=repo)
@@ -34,7 +41,7 @@ def test_five_make_runs_a_triggered_run_and_an_editor_kernel_at_once_all_publish
     try:
         (schedule,) = [s for s in server.schedules(PIPELINE) if s['name'] == 'api_trigger']
         for round_ in range(ROUNDS):
-            kernel = EditorKernel(repo, env)
+            kernel = EditorKernel(kernel_repo, env)
             try:
                 runs = [make_run(repo, env) for _ in range(MAKE_RUNS)]
                 triggered = server.trigger(schedule)
@@ -110,3 +117,32 @@ def test_make_run_publishes_while_the_editor_kernel_sits_on_the_shared_outputs(b
     assert result.returncode == 0, said[-3000:]
     wait_until(lambda: database.rows("select count(*) from audit.pipeline_runs where status = 'published'")[0][0],
                10, 'the make run published')
+
+
+def test_make_run_reads_the_pipeline_while_the_editor_saves_it(base_env, database, tmp_path):
+    """The editor saves the pipeline's metadata.yaml in place at every block it runs: Mage truncates
+    the file, then writes it (mage_ai.shared.io.safe_write), and on a busy machine the file stays empty
+    for milliseconds. `make run` reads it again until it is whole, at the start and for its summary."""
+    repo = copy_project(tmp_path / 'repo')
+    metadata = repo / 'mage_project' / 'pipelines' / PIPELINE / 'metadata.yaml'
+    text = metadata.read_text()
+    stop = threading.Event()
+
+    def save_as_the_editor_does_when_descheduled():
+        while not stop.is_set():
+            with metadata.open('w') as handle:  # truncated ...
+                time.sleep(0.01)
+                handle.write(text)  # ... and written 10 ms later
+            time.sleep(0.02)
+
+    writer = threading.Thread(target=save_as_the_editor_does_when_descheduled)
+    writer.start()
+    try:
+        runs = [make_run(repo, base_env(repo / 'dataset', {'MAGE_DATA_DIR': str(tmp_path / 'mage_data')}))
+                for _ in range(3)]
+        outputs = [run.communicate(timeout=600)[0] for run in runs]
+    finally:
+        stop.set()
+        writer.join()
+    assert [run.returncode for run in runs] == [0] * 3, [o[-2500:] for o in outputs]
+    assert all(re.search(r'^run \S+ (published|superseded) in', said, re.M) for said in outputs), outputs
