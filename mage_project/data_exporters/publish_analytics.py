@@ -1,9 +1,12 @@
 import pandas as pd
 from psycopg2 import sql
 
-from mage_project.utils import builds, db
-from mage_project.utils.contracts import failed_contracts
-from mage_project.utils.settings import analytics_reader_roles, publish_wait_seconds
+from mage_project.builds.contracts import failed_contracts
+from mage_project.builds.lifecycle import ensure_owned
+from mage_project.builds.publish import publish
+from mage_project.catalog import QUESTION_IDS, published_by
+from mage_project.core import db
+from mage_project.core.settings import analytics_reader_roles, publish_wait_seconds
 
 if 'data_exporter' not in globals():
     from mage_ai.data_preparation.decorators import data_exporter
@@ -14,16 +17,16 @@ if 'test' not in globals():
 @data_exporter
 def publish_analytics(*args, **kwargs) -> pd.DataFrame:
     """Check the data contracts on this run's build schema, then repoint the published views of
-    raw, staging and analytics at it in one short transaction (builds.publish). Shared by both
-    pipelines; each publishes its own set (builds.published_by). Output: the answers this run
-    published, one row per business question."""
-    build = builds.ensure_owned()
-    published = builds.published_by(kwargs.get('pipeline_uuid'))
+    raw, staging, intermediate and analytics at it in one short transaction (builds.publish).
+    Shared by both pipelines; each publishes its own set (catalog.published_by). Output: the answers
+    this run published, one row per business question."""
+    build = ensure_owned()
+    published = published_by(kwargs.get('pipeline_uuid'))
     with db.transaction() as conn:
         failures = failed_contracts(conn, build.schema, published)
     if failures:
         raise AssertionError('not published, the previous tables stay: ' + '; '.join(failures))
-    builds.publish(build, analytics_reader_roles(), publish_wait_seconds(), published=published)
+    publish(build, analytics_reader_roles(), publish_wait_seconds(), published=published)
     with db.transaction() as conn:
         answers = db.fetch_frame(conn, sql.SQL('select * from {}.answers order by question_id').format(
             sql.Identifier(build.schema)))
@@ -33,7 +36,6 @@ def publish_analytics(*args, **kwargs) -> pd.DataFrame:
 
 @test
 def test_answers_cover_every_question(output, *args) -> None:
-    assert list(output.question_id) == ['q1', 'q2', 'q3', 'q4'], \
-        f'analytics.answers has questions {list(output.question_id)}'
+    assert tuple(output.question_id) == QUESTION_IDS, f'analytics.answers has questions {list(output.question_id)}'
     empty = output[output.answer.fillna('').str.strip() == ''].question_id.tolist()
     assert not empty, f'questions without an answer: {empty}'

@@ -1,4 +1,5 @@
-from mage_project.utils.raw_load import check_load_balanced, check_load_report, load_raw_table, sample_rows
+from mage_project.builds.lifecycle import current, ensure_owned
+from mage_project.ingest.load import check_load_balanced, check_load_report, load_raw_table, sample_rows
 
 if 'data_loader' not in globals():
     from mage_ai.data_preparation.decorators import data_loader
@@ -8,12 +9,13 @@ if 'test' not in globals():
 
 @data_loader
 def load_user_interaction(*args, **kwargs):
-    """Stream user_interaction.csv into raw.user_interaction (start_run made it).
+    """Stream user_interaction.csv into this run's raw user_interaction table (start_run made it).
     Outputs: the file's line counts (read, loaded, rejected) and a sample of the loaded rows."""
-    return load_raw_table('user_interaction', kwargs), sample_rows('user_interaction')
+    build = ensure_owned()
+    return load_raw_table(build.schema, build.run_id, 'user_interaction', kwargs), sample_rows(build.schema, 'user_interaction')
 
 
 @test
 def test_every_line_loaded_or_rejected(report, sample, *args) -> None:
     check_load_report(report, sample)
-    check_load_balanced(report, 'user_interaction')
+    check_load_balanced(report, current().schema, 'user_interaction')

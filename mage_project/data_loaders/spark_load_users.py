@@ -1,5 +1,5 @@
-from mage_project.utils import spark_load
-from mage_project.utils.raw_load import check_load_report
+from mage_project.ingest.load import check_load_report
+from mage_project.spark import load as spark_load
 
 if 'data_loader' not in globals():
     from mage_ai.data_preparation.decorators import data_loader

@@ -1,4 +1,4 @@
-from mage_project.utils.raw_load import start_run as begin_run
+from mage_project.builds.start import start_run as begin_run
 
 if 'data_loader' not in globals():
     from mage_ai.data_preparation.decorators import data_loader

@@ -1,1 +1,0 @@
-"""Plain, Mage-free helpers that the pipeline's blocks call and pytest tests directly."""
