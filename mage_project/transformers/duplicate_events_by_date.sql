@@ -1,27 +1,26 @@
 -- analytics.duplicate_events_by_date: one row per event date.
 -- Q2 definition: a duplicate is an exact copy of an event row (all four columns equal);
 -- surplus_copies counts the copies beyond the first, on the date of the event.
--- Ranked by surplus_copies, ties broken by the earlier date; is_tied marks dates that share
--- their surplus_copies count with another date.
-{%- set build = env_var('PIPELINE_BUILD_SCHEMA') or 'build_not_started' %}
-with events as (
-    select event_date, copy_number
-    from {{ build }}.stg_user_interaction
+-- position orders the dates by surplus_copies, ties broken by the earlier date; is_tied marks
+-- dates that share their surplus_copies count with another date.
+with int_event_copies as (
+    select event_date, copies
+    from int_event_copies
 ),
 
 by_date as (
     select
         event_date,
-        count(*) as event_rows,
-        count(*) filter (where copy_number = 1) as distinct_events,
-        count(*) filter (where copy_number > 1) as surplus_copies
-    from events
+        cast(sum(copies) as bigint) as event_rows,
+        count(*) as distinct_events,
+        cast(sum(copies) - count(*) as bigint) as surplus_copies
+    from int_event_copies
     group by event_date
 ),
 
 final as (
     select
-        row_number() over (order by surplus_copies desc, event_date)::int as rank,
+        cast(row_number() over (order by surplus_copies desc, event_date) as int) as position,
         event_date,
         surplus_copies,
         distinct_events,
@@ -30,4 +29,4 @@ final as (
     from by_date
 )
 
-select * from final order by rank
+select * from final order by position
