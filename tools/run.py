@@ -1,7 +1,9 @@
-"""`make run`: one run of a pipeline through Mage, shown as one line per block with its duration
-and row counts, then the answers of this run (by its run id, whatever other runs publish
-meanwhile). Mage's own output goes to a log file named at the end; -v (--verbose) shows it all. Without
-POSTGRES_HOST it runs on the embedded Postgres (utils/local_pg.py), starting it if need be.
+"""`make run`: one run of a pipeline, executed as `mage run PROJECT PIPELINE --test` executes it (Mage's
+Pipeline.execute, with the same block code, settings, variables and block tests), shown as one
+line per block with its duration and row counts, then the answers of this run (by its run id,
+whatever other runs publish meanwhile). Mage's own output goes to a log file named at the end; -v
+(--verbose) shows it all. Without POSTGRES_HOST it runs on the embedded Postgres (tools/local_pg.py),
+starting it if need be.
 
 Each run keeps Mage's block outputs in a folder of its own (block_outputs.folder_of_its_own), so
 runs at once never read each other's. The last line says what happened, and so does the exit status:
@@ -11,86 +13,35 @@ the run's statements and is recorded in audit.pipeline_runs as ``interrupted``, 
 dropped (unless KEEP_FAILED_BUILDS=1); a failure is recorded as ``failed``, and its build kept for
 inspection for BUILD_ABANDON_SECONDS.
 
-    python -m mage_project.utils.run [--pipeline event_analytics] [-v] [--runtime-vars JSON]
+    python -m tools.run [--pipeline event_analytics] [-v] [--runtime-vars JSON]
 """
 from __future__ import annotations
-
-import atexit
-import os
-import sys
-
-EXIT_STATUS = 1  # what the process exits with when run as a script; main's return value once it has one
-
-
-def exit_without_teardown() -> None:
-    """The last exit handler of `make run`: end the process once every other handler (logging's,
-    weakref.finalize's, multiprocessing's, pyspark's and the rest) has run, skipping the interpreter's
-    teardown, which frees the objects of Mage's some 2,500 modules one by one (about 0.1 s of each run
-    here). Nothing is lost: the standard streams are flushed here, and the files the run wrote are
-    closed by then. The same trade as gc.freeze below, from the same source (Instagram's "Dismissing
-    Python Garbage Collection at Instagram": atexit.register(os._exit, 0))."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(EXIT_STATUS)
-
-
-if __name__ == '__main__':
-    # Before any import registers a handler of its own: handlers run last in, first out.
-    atexit.register(exit_without_teardown)
 
 import argparse
 import asyncio
 import gc
-import importlib
 import json
+import os
 import signal
+import socket
+import sys
 import textwrap
 import threading
 import time
 import traceback
-import types
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator, TextIO
+from typing import Iterator, TextIO
 
 from psycopg2 import sql
 
-from mage_project.utils import block_outputs, builds
-from mage_project.utils.builds import AUDIT, new_run_id
-from mage_project.utils.db import error_message
-from mage_project.utils.settings import (
-    PROJECT_DIR,
-    check_line_endings,
-    mage_data_dir,
-    report_path,
-    use_project_environment,
-)
-from mage_project.utils.sql_blocks import METADATA_READ_SECONDS, block_uuids
-
-PIPELINE = 'event_analytics'
-
-
-class BlockClock:
-    """Mage's build_block_output_stdout: called when a block starts and, with
-    execution_state='idle', when it ends; records both and sends the block's output to ``stream``."""
-
-    def __init__(self, stream: TextIO):
-        self.stream = stream
-        self.started: dict[str, float] = {}
-        self.ended: dict[str, float] = {}
-
-    def __call__(self, block_uuid: str, execution_state: str | None = None, **_) -> TextIO:
-        now = time.monotonic()
-        if execution_state == 'idle':
-            self.ended[block_uuid] = now
-        else:
-            self.started.setdefault(block_uuid, now)
-        return self.stream
-
-    def seconds(self, block_uuid: str) -> float | None:
-        if block_uuid in self.started and block_uuid in self.ended:
-            return self.ended[block_uuid] - self.started[block_uuid]
-        return None
+from mage_project.builds import block_outputs, lifecycle
+from mage_project.builds.lifecycle import AUDIT, new_run_id
+from mage_project.catalog import MODELS_BY_NAME, PIPELINE, PROJECT_DIR, QUESTIONS_BY_ID, numbers, question_text
+from mage_project.core import db
+from mage_project.core.db import error_message
+from mage_project.core.settings import check_line_endings, mage_data_dir, report_path, use_project_environment
+from mage_project.models.sql import block_uuids
 
 
 @contextmanager
@@ -121,28 +72,15 @@ def output_to(path: Path, verbose: bool) -> Iterator[TextIO]:
             real.close()
 
 
-def failed_block(error: BaseException) -> str | None:
-    """The block whose code raised ``error``: the innermost traceback frame run by a Mage Block."""
-    from mage_ai.data_preparation.models.block import Block
-
-    found = None
-    for frame, _ in traceback.walk_tb(error.__traceback__):
-        candidate = frame.f_locals.get('self') or frame.f_locals.get('block')
-        if isinstance(candidate, Block):
-            found = candidate.uuid
-    return found
-
-
 @contextmanager
 def imports_without_collection() -> Iterator[None]:
     """Import Mage with the cyclic garbage collector paused, then freeze what was imported.
 
     Importing Mage makes some 2,500 modules of long-lived objects; every collection their
-    allocations trigger walks all of them again, and so does the one at exit. Pausing it while
-    importing and then moving those objects to the permanent generation with ``gc.freeze`` (the
-    gc documentation's pattern for servers that fork: disable early, then freeze) takes about a
-    second off each `make run` here. Reference counting frees acyclic garbage meanwhile; the
-    little cyclic garbage of the imports (some 1,300 objects) is frozen with them, and kept."""
+    allocations trigger walks all of them again. Pausing it while importing and then moving those
+    objects to the permanent generation with ``gc.freeze`` is the gc documentation's pattern for
+    long-lived objects made at start-up (disable early, then freeze). Reference counting frees
+    acyclic garbage meanwhile; the little cyclic garbage of the imports is frozen with them, and kept."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -153,97 +91,78 @@ def imports_without_collection() -> Iterator[None]:
             gc.enable()
 
 
-# What importing Mage pulls in that a run never uses, about 0.7 s of each `make run` here:
-# - IPython, which memory_profiler imports for its notebook magics only; without it, memory_profiler
-#   takes its own fallback (``except ImportError``), and there is no notebook here for the magics;
-# - scipy.stats, which scikit-learn imports at start-up (sklearn/utils/fixes.py) and uses only inside
-#   functions that no run calls;
-# - paramiko, which sshtunnel imports for Postgres over an SSH tunnel, and requests, which Mage's
-#   HTTP clients import (the Spark UI's, the first): both used only inside functions.
-# A deferred module is imported when first used, so a run that needs one (a tunnel) still has it.
-SKIPPED_IMPORTS = ('IPython',)
-DEFERRED_IMPORTS = ('scipy.stats', 'paramiko', 'requests')
-
-
-class DeferredModule(types.ModuleType):
-    """Stands in for a module in sys.modules while Mage is imported (imports_trimmed). The first
-    attribute read from it imports the real module, which takes its place, and reads from that."""
-
-    def __getattr__(self, name: str):
-        if sys.modules.get(self.__name__) is self:
-            del sys.modules[self.__name__]
-        return getattr(importlib.import_module(self.__name__), name)
-
-
-@contextmanager
-def imports_trimmed(skipped: Iterable[str] = SKIPPED_IMPORTS,
-                    deferred: Iterable[str] = DEFERRED_IMPORTS) -> Iterator[None]:
-    """Within this block, importing a ``skipped`` module raises ImportError (Python's own meaning
-    of None in sys.modules) and importing a ``deferred`` one gives a DeferredModule, which imports
-    the real one when it is first used. Afterwards both import as usual: nothing is left in
-    sys.modules, so whatever a block imports later is the real module. Modules already imported
-    are left as they are."""
-    placed: dict[str, DeferredModule | None] = {name: None for name in skipped if name not in sys.modules}
-    placed.update({name: DeferredModule(name) for name in deferred if name not in sys.modules})
-    sys.modules.update(placed)
-    try:
-        yield
-    finally:
-        for name, stand_in in placed.items():
-            if name in sys.modules and sys.modules[name] is stand_in:
-                del sys.modules[name]
-
-
-def import_mage() -> None:
-    """Import what a run of Mage uses, with the collector paused and without what imports_trimmed
-    leaves out."""
-    with imports_without_collection(), imports_trimmed():
-        import mage_ai.data_preparation.models.pipeline  # noqa: F401
-        import mage_ai.data_preparation.variable_manager  # noqa: F401
-        import mage_ai.io.postgres  # noqa: F401 - imported by every SQL block; here, while paused
-        import mage_ai.orchestration.db  # noqa: F401
-        import sqlglot  # noqa: F401 - the DDL parser of start_run, likewise
-
-
-def load_pipeline(pipeline_class, pipeline_uuid: str, seconds: float = METADATA_READ_SECONDS):
-    """The pipeline, read by Mage from its metadata.yaml, again while the file reads as empty (Mage
-    then raises 'Invalid pipeline config: {}'): the editor saves the file in place each time it runs
-    a block (see sql_blocks.pipeline_blocks)."""
+def reading_metadata(read, *args, seconds: float = 5.0, **kwargs):
+    """``read(*args, **kwargs)``, something of Mage's that reads the pipeline's metadata.yaml, again
+    while Mage finds the file empty ('Invalid pipeline config: {}'): the editor saves the file in
+    place each time it runs a block (see catalog.pipeline_metadata)."""
     deadline = time.monotonic() + seconds
     while True:
         try:
-            return pipeline_class.get(pipeline_uuid, repo_path=str(PROJECT_DIR))
+            return read(*args, **kwargs)
         except Exception as error:  # noqa: BLE001 - Mage raises a bare Exception for it
             if str(error) != 'Invalid pipeline config: {}' or time.monotonic() > deadline:
                 raise
         time.sleep(0.05)
 
 
+class BlockClock:
+    """Mage's build_block_output_stdout: called when a block starts and, with
+    execution_state='idle', when it ends; records both and sends the block's output to ``stream``."""
+
+    def __init__(self, stream: TextIO):
+        self.stream = stream
+        self.started: dict[str, float] = {}
+        self.ended: dict[str, float] = {}
+
+    def __call__(self, block_uuid: str, execution_state: str | None = None, **_) -> TextIO:
+        now = time.monotonic()
+        if execution_state == 'idle':
+            self.ended[block_uuid] = now
+        else:
+            self.started.setdefault(block_uuid, now)
+        return self.stream
+
+    def seconds(self, block_uuid: str) -> float | None:
+        if block_uuid in self.started and block_uuid in self.ended:
+            return self.ended[block_uuid] - self.started[block_uuid]
+        return None
+
+
+def failed_block(error: BaseException) -> str | None:
+    """The block whose code raised ``error``: the innermost traceback frame run by a Mage Block
+    (Mage reports every block as ended, failed or not)."""
+    from mage_ai.data_preparation.models.block import Block
+
+    found = None
+    for frame, _ in traceback.walk_tb(error.__traceback__):
+        candidate = frame.f_locals.get('self') or frame.f_locals.get('block')
+        if isinstance(candidate, Block):
+            found = candidate.uuid
+    return found
+
+
 def execute(pipeline_uuid: str, global_vars: dict, clock: BlockClock) -> None:
-    """Run the pipeline in this process, as `mage run PROJECT PIPELINE --test` does, with the run's
-    block outputs in a folder of its own (block_outputs.folder_of_its_own; Mage is imported first,
-    so its database stays in the shared folder)."""
+    """Run the pipeline in this process as `mage run PROJECT PIPELINE --test` does (Mage's
+    Pipeline.execute), with the run's block outputs in a folder of its own
+    (block_outputs.folder_of_its_own; Mage is imported first, so its database stays in the shared
+    folder)."""
     from mage_ai.settings.repo import set_repo_path
 
     set_repo_path(str(PROJECT_DIR))
     sys.path.append(str(PROJECT_DIR.parent))
-    import_mage()
-    from mage_ai.data_preparation.models.pipeline import Pipeline
-    from mage_ai.data_preparation.variable_manager import get_global_variables
-    from mage_ai.orchestration.db import db_connection
+    with imports_without_collection():
+        import mage_ai.io.postgres  # noqa: F401 - imported by every SQL block; here, while paused
+        import sqlglot  # noqa: F401 - the DDL parser of start_run, likewise
+        from mage_ai.data_preparation.models.pipeline import Pipeline
+        from mage_ai.data_preparation.variable_manager import get_global_variables
+        from mage_ai.orchestration.db import db_connection
 
     with block_outputs.folder_of_its_own(global_vars['run_id'], pipeline_uuid):
         db_connection.start_session()
-        pipeline = load_pipeline(Pipeline, pipeline_uuid)
+        pipeline = reading_metadata(Pipeline.get, pipeline_uuid, repo_path=str(PROJECT_DIR))
         variables = {**get_global_variables(pipeline_uuid, pipeline=pipeline), **global_vars}
         asyncio.run(pipeline.execute(analyze_outputs=False, build_block_output_stdout=clock, global_vars=variables,
                                      run_tests=True, update_status=False))
-
-
-# Tables whose row count is known without scanning them: the loaders' counts are in the audit's
-# files, and stg_user_interaction has one row per loaded event (a publish contract checks it).
-COUNTED_ELSEWHERE = {'users', 'user_interaction', 'rejected_rows', 'adjusted_values', 'load_audit',
-                     'stg_user_interaction'}
 
 
 def run_summary(run_id: str) -> tuple[dict, dict[str, int]]:
@@ -256,8 +175,6 @@ def run_summary(run_id: str) -> tuple[dict, dict[str, int]]:
 
 
 def _run_summary(run_id: str) -> tuple[dict, dict[str, int]]:
-    from mage_project.utils import db
-
     with db.transaction(application_name='make run') as conn, conn.cursor() as cursor:
         cursor.execute('select to_regclass(%s)', (f'{AUDIT}.pipeline_runs',))
         if cursor.fetchone()[0] is None:  # a first run on a new database that failed before start_run made it
@@ -270,17 +187,24 @@ def _run_summary(run_id: str) -> tuple[dict, dict[str, int]]:
         audit = dict(zip(('build_schema', 'status', 'dataset_dir', 'files', 'answers'), row))
         if audit['status'] not in ('published', 'superseded'):  # its build is gone, or going
             return audit, {}
+        schema = audit['build_schema']
         cursor.execute('select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace '
-                       "where n.nspname = %s and c.relkind = 'r'", (audit['build_schema'],))
+                       "where n.nspname = %s and c.relkind = 'r'", (schema,))
         counts = {}
         for (table,) in cursor.fetchall():
-            if table not in COUNTED_ELSEWHERE:
-                cursor.execute(sql.SQL('select count(*) from {}.{}').format(
-                    sql.Identifier(audit['build_schema']), sql.Identifier(table)))
+            model = MODELS_BY_NAME.get(table)
+            if model is None or not model.scales_with_events:
+                cursor.execute(sql.SQL('select count(*) from {}.{}').format(sql.Identifier(schema),
+                                                                            sql.Identifier(table)))
                 counts[table] = cursor.fetchone()[0]
-    events = [f for f in audit['files'] or [] if f['target_table'] == 'raw.user_interaction']
-    if events:
-        counts['stg_user_interaction'] = events[0]['rows_loaded']
+        # Tables that grow with the event log are not scanned: their counts are known elsewhere.
+        cursor.execute(sql.SQL('select coalesce(sum(distinct_events), 0) from {}.duplicate_events_by_date').format(
+            sql.Identifier(schema)))
+        counts['int_event_copies'] = cursor.fetchone()[0]
+    loaded = {f['target_table'].split('.', 1)[1]: f['rows_loaded'] for f in audit['files'] or []}
+    for table in ('users', 'user_interaction'):
+        if table in loaded:
+            counts[f'stg_{table}'] = loaded[table]
     return audit, counts
 
 
@@ -299,54 +223,81 @@ def block_line(uuid: str, seconds: float | None, status: str, counts: dict[str, 
     return f'  {uuid:<30} {status:<9} {duration}  {detail}'.rstrip()
 
 
-def print_answers(out: TextIO, answers: dict[str, str]) -> None:
-    from mage_project.utils.sentences import QUESTIONS
-
+def print_answers(out: TextIO, answers: dict[str, str], runtime_vars: dict) -> None:
+    try:
+        numbers_ = numbers(runtime_vars)
+    except ValueError:  # the run stopped on them; its answers are the pipeline's
+        numbers_ = numbers()
     for question_id in sorted(answers):
-        out.write(f'\n{question_id}. {QUESTIONS.get(question_id, "")}\n')
+        question = QUESTIONS_BY_ID.get(question_id)
+        out.write(f'\n{question_id}. {question_text(question, numbers_) if question else ""}\n')
         out.write(textwrap.fill(answers[question_id], width=100, initial_indent='   ', subsequent_indent='   ') + '\n')
 
 
 class Stopper:
-    """SIGINT and SIGTERM during a run: the first one records the run as interrupted (after any
+    """SIGINT and SIGTERM during a run. The first one records the run as interrupted (after any
     publish in progress has committed or rolled back: end_run waits for it) and cancels the run's
-    statements, in a thread of its own, so the block running stops now; then it raises
-    KeyboardInterrupt, as Ctrl-C does, to stop Mage's loop."""
+    statements; the Python handler then raises KeyboardInterrupt, as Ctrl-C does, to stop Mage's loop.
+
+    Mage's executor runs a SQL block's statement in the main thread, which waits inside libpq until
+    the statement ends, and Python runs signal handlers in the main thread only, between bytecodes.
+    So the stop does not wait for the handler: the C-level handler writes each signal's number to a
+    socket (signal.set_wakeup_fd, the documented way to hear of a signal while the main thread is
+    busy in C), and a thread of this class reads it and stops the run at once. The cancelled
+    statement returns, and the handler raises."""
 
     def __init__(self, run_id: str):
         self.run_id = run_id
         self.signal: str | None = None
         self.status: str | None = None
-        self._thread: threading.Thread | None = None
+        self._heard, self._wakeup = socket.socketpair()
+        self._wakeup.setblocking(False)
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name='stop the run', daemon=True)
+        self._thread.start()
 
     def __call__(self, signum, frame):
-        if self.signal is None:
-            self.signal = signal.Signals(signum).name
-            self._thread = threading.Thread(target=self._stop, name='stop the run', daemon=True)
-            self._thread.start()
+        self.signal = self.signal or signal.Signals(signum).name
         raise KeyboardInterrupt(self.signal)
 
-    def _stop(self) -> None:
+    def _watch(self) -> None:
+        heard = self._heard.recv(1)
+        if not heard:  # closed: the run ended without a signal
+            return
+        self.signal = self.signal or signal.Signals(heard[0]).name
         try:
-            self.status = builds.end_run(None, self.run_id, 'interrupted', f'stopped by {self.signal}')
-            builds.cancel_statements(None, self.run_id)
+            self.status = lifecycle.end_run(None, self.run_id, 'interrupted', f'stopped by {self.signal}')
+            lifecycle.cancel_statements(None, self.run_id)
         except Exception:  # noqa: BLE001 - outcome() records the ending again, or says it could not
             pass
+        finally:
+            self._stopped.set()
 
     def wait(self) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout=60)
+        """Until the stop that a signal began has done its work (if there was a signal)."""
+        if self.signal is not None:
+            self._stopped.wait(timeout=60)
+
+    def close(self) -> None:
+        self._wakeup.close()
+        self._heard.shutdown(socket.SHUT_RDWR)
+        self._thread.join(timeout=60)
+        self._heard.close()
 
 
 @contextmanager
 def stopped_by_signals(run_id: str) -> Iterator[Stopper]:
     stopper = Stopper(run_id)
     previous = {signum: signal.signal(signum, stopper) for signum in (signal.SIGINT, signal.SIGTERM)}
+    previous_wakeup = signal.set_wakeup_fd(stopper._wakeup.fileno())
     try:
         yield stopper
     finally:
+        signal.set_wakeup_fd(previous_wakeup)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        stopper.wait()
+        stopper.close()
 
 
 def outcome(run_id: str, error: BaseException | None, stopper: Stopper) -> str:
@@ -357,10 +308,10 @@ def outcome(run_id: str, error: BaseException | None, stopper: Stopper) -> str:
         return 'published'
     try:
         if stopper.signal is not None:
-            status = stopper.status or builds.end_run(None, run_id, 'interrupted', f'stopped by {stopper.signal}')
+            status = stopper.status or lifecycle.end_run(None, run_id, 'interrupted', f'stopped by {stopper.signal}')
         else:
-            status = builds.end_run(None, run_id, 'failed', error_message(error))
-        builds.drop_ended(None, run_id, status)
+            status = lifecycle.end_run(None, run_id, 'failed', error_message(error))
+        lifecycle.drop_ended(None, run_id, status)
         return status or ''
     except Exception:  # noqa: BLE001 - the server is gone too: the failure itself is the summary
         return ''
@@ -378,10 +329,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_line_endings()
         runtime_vars = json.loads(args.runtime_vars)
+        uuids = block_uuids(args.pipeline)
         if not os.getenv('POSTGRES_HOST'):
             # No server configured: the embedded one, started (or found running) here rather than by
-            # make in a Python process of its own, which cost about 0.1 s of each run.
-            from mage_project.utils import local_pg
+            # make in a Python process of its own.
+            from tools import local_pg
 
             os.environ.update(local_pg.start(databases=local_pg.default_databases()))
     except Exception as error:  # noqa: BLE001 - one line, not a traceback
@@ -399,10 +351,11 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
     status = outcome(run_id, error, stopper)
     audit, counts = run_summary(run_id)
-    failed = failed_block(error) if error is not None and stopper.signal is None else None
-    for uuid in block_uuids(args.pipeline):
-        state = ('failed' if uuid == failed else 'done' if uuid in clock.ended else
-                 'stopped' if uuid in clock.started and stopper.signal else 'not run')
+    culprit = failed_block(error) if error is not None else None
+    failed = culprit if stopper.signal is None else None
+    for uuid in uuids:
+        state = (('stopped' if stopper.signal else 'failed') if uuid == culprit else
+                 'done' if uuid in clock.ended else 'not run')
         sys.stdout.write(block_line(uuid, clock.seconds(uuid), state, counts, (audit or {}).get('files')) + '\n')
     total = time.monotonic() - started
     published = status in ('published', 'superseded')
@@ -417,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
                          f'(the previous tables stay): {error_message(error)}\n' + log_line)
         return 1
     sys.stdout.write(f'\nrun {run_id} {audit.get("status", status)} in {total:.1f}s, from {audit.get("dataset_dir")}\n')
-    print_answers(sys.stdout, audit.get('answers') or {})
+    print_answers(sys.stdout, audit.get('answers') or {}, runtime_vars)
     if error is not None:
         sys.stdout.write(f'\nrun {run_id} published, but {failed or "a block after the publish"} failed: '
                          f'{error_message(error)}; the report at {report_path()} was not written\n' + log_line)
@@ -427,5 +380,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == '__main__':
-    EXIT_STATUS = main()
-    sys.exit(EXIT_STATUS)
+    sys.exit(main())
