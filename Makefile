@@ -14,28 +14,35 @@ PROJECT := mage_project
 PIPELINE := event_analytics
 SPARK_PIPELINE := event_analytics_spark
 # Load .env (if any) and start the embedded Postgres when no POSTGRES_HOST is configured
-# (utils/run.py, behind make run, starts it itself: WITH_DOTENV only).
+# (tools/run.py, behind make run, starts it itself: WITH_DOTENV only).
 WITH_DOTENV := set -a; if [ -f .env ]; then . ./.env; fi; set +a;
 WITH_ENV := $(WITH_DOTENV) \
-	if [ -z "$${POSTGRES_HOST:-}" ]; then eval "$$($(PY) -m $(PROJECT).utils.local_pg start)"; fi;
+	if [ -z "$${POSTGRES_HOST:-}" ]; then eval "$$($(PY) -m tools.local_pg start)"; fi;
 
-.PHONY: run run-spark spark test test-fast lint editor answers bench venv tools lock pg-stop clean help
+.PHONY: run run-spark spark test test-fast lint editor answers bench venv dev tools lock pg-stop clean help
 
 help:
 	@echo "make run        set up .venv, run the pipeline ($(PIPELINE)) and print its answers (VERBOSE=1: Mage's log)"
 	@echo "make run-spark  the same questions on Spark ($(SPARK_PIPELINE); SPARK_MASTER, local[2] by default)"
 	@echo "make spark      install Spark (requirements-spark.txt) into .venv; needs Java 17"
 	@echo "make test       set up .venv and run every test (PYTEST_ARGS=... to pass pytest options)"
-	@echo "make test-fast  the tests that do not run Mage itself (pytest -m 'not slow'), in seconds"
+	@echo "make test-fast  the tests that need at most a database (no Mage run, server, browser, Spark or Docker)"
 	@echo "make lint       ruff on the Python code, sqlfluff on the SQL blocks, detect-secrets on tracked files"
 	@echo "make editor     start the Mage editor (http://127.0.0.1:6789, MAGE_PORT to change it; login required)"
 	@echo "make answers    print what the last published run loaded and its answers"
 	@echo "make bench      benchmark at EVENTS=2000000 events against psql \\copy and pandas to_sql (ENGINE=spark: and Spark)"
 	@echo "make pg-stop    stop the embedded Postgres"
 	@echo "make clean      stop the embedded Postgres and remove its data and Mage's (.pgdata, .mage_data)"
-	@echo "make lock       regenerate requirements.txt and requirements-tools.txt from requirements.in"
+	@echo "make lock       regenerate the locks: requirements.txt, requirements-dev.txt, requirements-tools.txt"
 
 venv: $(VENV)/.installed
+
+# The tests' packages (requirements-dev.txt), on top of the pipeline's; `make run` never installs them.
+dev: $(VENV)/.dev-installed
+
+$(VENV)/.dev-installed: $(VENV)/.installed requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
 
 # check-jsonschema cannot share .venv with mage-ai (ruamel.yaml pins), so it and the linters have their own.
 tools: .venv-tools/.installed
@@ -67,14 +74,15 @@ $(VENV)/.spark-installed: $(VENV)/.installed requirements-spark.txt
 
 # One line per block, then this run's answers; Mage's whole output goes to a log file (VERBOSE=1 shows it).
 run: venv $(if $(filter $(SPARK_PIPELINE),$(PIPELINE)),spark)
-	@$(WITH_DOTENV) $(PY) -m $(PROJECT).utils.run --pipeline $(PIPELINE) $(if $(VERBOSE),--verbose)
+	@$(WITH_DOTENV) $(PY) -m tools.run --pipeline $(PIPELINE) $(if $(VERBOSE),--verbose)
 
 run-spark: spark
-	@$(WITH_DOTENV) $(PY) -m $(PROJECT).utils.run --pipeline $(SPARK_PIPELINE) $(if $(VERBOSE),--verbose)
+	@$(WITH_DOTENV) $(PY) -m tools.run --pipeline $(SPARK_PIPELINE) $(if $(VERBOSE),--verbose)
 
 # Lint: Python with ruff (pyflakes errors, syntax, import order), the SQL blocks with sqlfluff
-# (.sqlfluff), tracked files with detect-secrets. The tests run all three.
-RUFF_ARGS := check --no-cache --select F,E9,I --line-length 120 --exclude mage_project/charts mage_project bench tests
+# (the rules that matter here), tracked files with detect-secrets. The tests run all three.
+# The settings of both are in pyproject.toml.
+RUFF_ARGS := check --no-cache mage_project tools tests
 # detect-secrets reads every tracked file but the generated sample data and the images.
 SECRETS_FILES := . ':!:dataset/*.csv' ':!:*.png'
 lint: tools
@@ -84,16 +92,18 @@ lint: tools
 
 # The Mage editor on this project, login required; prints the address and the owner's login.
 editor: venv
-	@$(WITH_ENV) $(PY) -m $(PROJECT).utils.editor $${MAGE_PORT:-6789}
+	@$(WITH_ENV) $(PY) -m tools.editor $${MAGE_PORT:-6789}
 
 answers: venv
-	@$(WITH_ENV) $(PY) -m $(PROJECT).utils.answers
+	@$(WITH_ENV) $(PY) -m tools.answers
 
-test: venv tools spark
+test: dev tools spark
 	@set -a; if [ -f .env ]; then . ./.env; fi; set +a; ENV=test $(PY) -m pytest $(PYTEST_ARGS)
 
-test-fast: venv tools
-	@set -a; if [ -f .env ]; then . ./.env; fi; set +a; ENV=test $(PY) -m pytest -m 'not slow' $(PYTEST_ARGS)
+# The tests that need at most a database (tests/conftest.py marks each test with what it needs).
+FAST := not (mage or server or browser or spark or docker)
+test-fast: dev tools
+	@set -a; if [ -f .env ]; then . ./.env; fi; set +a; ENV=test $(PY) -m pytest -m '$(FAST)' $(PYTEST_ARGS)
 
 # The benchmark: the pipeline against psql \copy (the floor) and pandas to_sql; EVENTS=2000000 by default.
 # ENGINE=spark adds the Spark pipeline with local[1] and local[2] (SPARK_MASTERS to change them).
@@ -101,14 +111,18 @@ EVENTS ?= 2000000
 ENGINE ?= postgres
 SPARK_MASTERS ?= local[1],local[2]
 bench: venv $(if $(filter spark,$(ENGINE)),spark)
-	@$(WITH_ENV) $(PY) bench/run.py --events $(EVENTS) --engine $(ENGINE) --spark-masters '$(SPARK_MASTERS)'
+	@$(WITH_ENV) $(PY) -m tools.bench --events $(EVENTS) --engine $(ENGINE) --spark-masters '$(SPARK_MASTERS)'
 
-# Regenerate the lock from requirements.in in a throwaway venv.
+# Regenerate the locks in throwaway venvs: the pipeline's from requirements.in, the tests' (what
+# requirements-dev.in adds to it) and the linters'.
 lock:
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
 	.venv-lock/bin/pip install --quiet -r requirements.in
 	{ echo "# Full lock of requirements.in for Python 3.11, generated by 'make lock'. Do not edit by hand."; \
 	  .venv-lock/bin/pip freeze; } > requirements.txt
+	.venv-lock/bin/pip install --quiet -c requirements.txt -r requirements-dev.in
+	{ echo "# What requirements-dev.in adds to requirements.txt, full lock, generated by 'make lock'. Do not edit by hand."; \
+	  .venv-lock/bin/pip freeze | grep -vxFf requirements.txt; } > requirements-dev.txt
 	rm -rf .venv-lock
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
 	.venv-lock/bin/pip install --quiet check-jsonschema ruff sqlfluff detect-secrets
@@ -118,7 +132,7 @@ lock:
 	rm -rf .venv-lock
 
 pg-stop: venv
-	@$(PY) -m $(PROJECT).utils.local_pg stop
+	@$(PY) -m tools.local_pg stop
 
 clean: pg-stop
 	rm -rf .pgdata .mage_data
