@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mage_project.utils.settings import ConfigurationError, connection_settings, current_env
-from tests.conftest import REPO
-from tests.deploy.compose import env_example
-from tests.helpers import tracked_files
+from mage_project.builds import lifecycle
+from mage_project.core import db
+from mage_project.core.settings import ConfigurationError, connection_settings, current_env
+from tests.support.compose import env_example
+from tests.support.project import REPO, tracked_files
 
 PROFILES = ('dev', 'test', 'prod')
 DETECT_SECRETS = REPO / '.venv-tools' / 'bin' / 'detect-secrets-hook'
@@ -70,18 +71,24 @@ def variables_read_by_the_project() -> set[str]:
     names = set()
     patterns = (r"getenv\(\s*'(\w+)'", r"environ\[\s*'(\w+)'", r"environ\.get\(\s*'(\w+)'", r"env_var\(\s*'(\w+)'")
     for name in tracked_files():
-        if name.startswith(('mage_project/', 'io_config.yaml', 'Makefile')) and (REPO / name).is_file():
+        if name.startswith(('mage_project/', 'tools/', 'io_config.yaml', 'Makefile')) and (REPO / name).is_file():
             text = (REPO / name).read_text(errors='ignore')
             for pattern in patterns:
                 names.update(re.findall(pattern, text))
     return names
 
 
-def test_every_variable_the_code_and_io_config_read_is_in_env_example():
+# What the pipeline sets for itself, per process (lifecycle.begin; PGOPTIONS, the session settings,
+# settings.use_project_environment): a user never sets these.
+INTERNAL = {lifecycle.BUILD_SCHEMA_VARIABLE, lifecycle.RUN_ID_VARIABLE, db.APPLICATION_NAME_VARIABLE, 'PGOPTIONS'}
+
+
+def test_every_variable_a_user_sets_is_in_env_example_and_no_internal_one():
     read = variables_read_by_the_project()
-    assert {'ENV', 'DATASET_DIR', 'POSTGRES_PASSWORD'} <= read  # the scan itself works
-    missing = read - set(env_example())
+    assert {'ENV', 'DATASET_DIR', 'POSTGRES_PASSWORD', lifecycle.BUILD_SCHEMA_VARIABLE} <= read  # the scan works
+    missing = read - INTERNAL - set(env_example())
     assert not missing, f'.env.example lacks {sorted(missing)}'
+    assert not INTERNAL & set(env_example()), 'the pipeline sets these itself; .env.example must not offer them'
 
 
 def test_sql_blocks_follow_env():
