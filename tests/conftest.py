@@ -1,36 +1,53 @@
-"""Shared fixtures: a real Postgres (the one configured by POSTGRES_HOST, else an embedded one
-started for the session), a fresh database per test, and a way to run the Mage pipeline
-exactly as `make run` does."""
+"""Fixtures: a real Postgres (the one configured by POSTGRES_HOST, else an embedded one started for
+the session), a fresh database per test, and a pipeline run through `mage run` against it.
+
+Every test is marked with what it needs, so a selection says what it runs (`-m "not mage"`):
+db (a Postgres), mage (Mage runs the pipeline), server (a Mage server), browser (Chromium),
+spark (a Spark session or cluster), docker (a Docker daemon). Most come from the fixtures a test
+uses; the others are marked in their modules. `make test-fast` runs the tests that need at most a
+database. In CI (CI set) a skipped test fails the session: every test has what it needs there."""
 from __future__ import annotations
 
 import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg2
 import pytest
 
-from mage_project.utils.settings import use_project_environment
+from mage_project.core.settings import use_project_environment
+from tests.support.database import CONNECTION_VARIABLES, Database
+from tests.support.project import MAGE, PIPELINE, REPO, original_dataset_dir, unconfigured_environ
 
-REPO = Path(__file__).resolve().parents[1]
 # The tests connect, and start servers, with POSTGRES_* only: a developer's PGHOST, PGPORT, PGOPTIONS,
 # ... are removed from this process (and so from every process it starts), as the project's programs do.
 use_project_environment()
-MAGE = Path(sys.executable).with_name('mage')
-PIPELINE = 'event_analytics'
-CONNECTION_VARIABLES = ('POSTGRES_HOST', 'POSTGRES_PORT', 'POSTGRES_USER', 'POSTGRES_PASSWORD')
+
+NEEDS = ('db', 'mage', 'server', 'browser', 'spark', 'docker')
+# What a fixture brings with it.
+FIXTURE_NEEDS = {'database': ('db',), 'postgres_server': ('db',), 'base_env': ('db', 'mage'),
+                 'run_pipeline': ('db', 'mage'), 'spark': ('spark',)}
 
 
-def original_dataset_dir() -> Path:
-    """The take-home's original files: DATASET_DIR, by default ../shared/dataset."""
-    path = Path(os.getenv('DATASET_DIR') or REPO.parent / 'shared' / 'dataset')
-    return path if path.is_absolute() else (REPO / path).resolve()
+def pytest_configure(config):
+    for need, what in (('db', 'a Postgres server (the embedded one unless POSTGRES_HOST is set)'),
+                       ('mage', 'Mage runs the pipeline (a run, a kernel): seconds per test'),
+                       ('server', 'a Mage server (mage start)'),
+                       ('browser', "Chromium, driven by Playwright (Debian's chromium)"),
+                       ('spark', 'Spark (pyspark and Java 17; make spark)'),
+                       ('docker', 'a Docker daemon and docker compose (.ci/run installs them)')):
+        config.addinivalue_line('markers', f'{need}: needs {what}')
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        for fixture in getattr(item, 'fixturenames', ()):
+            for need in FIXTURE_NEEDS.get(fixture, ()):
+                item.add_marker(getattr(pytest.mark, need))
 
 
 @pytest.fixture(scope='session')
@@ -51,7 +68,7 @@ def postgres_server() -> dict[str, str]:
             'POSTGRES_PORT': os.getenv('POSTGRES_PORT') or '5432',
             'POSTGRES_USER': os.getenv('POSTGRES_USER') or 'postgres',
         }
-    from mage_project.utils import local_pg
+    from tools import local_pg
 
     # Not under pytest's temporary folder: another pytest session may prune that, and the server
     # runs as an unprivileged user that must keep access to its folder.
@@ -62,31 +79,6 @@ def postgres_server() -> dict[str, str]:
         local_pg.stop(data_dir)
         assert local_pg.running_pid(data_dir) is None, f'the test Postgres in {data_dir} is still running'
         shutil.rmtree(data_dir, ignore_errors=True)
-
-
-@dataclass
-class Database:
-    env: dict[str, str]
-
-    def connect(self):
-        return psycopg2.connect(
-            host=self.env['POSTGRES_HOST'], port=self.env['POSTGRES_PORT'],
-            user=self.env['POSTGRES_USER'], password=self.env['POSTGRES_PASSWORD'],
-            dbname=self.env['POSTGRES_DB'],
-        )
-
-    def admin(self):
-        """A connection to the server's postgres database, in autocommit."""
-        conn = psycopg2.connect(
-            host=self.env['POSTGRES_HOST'], port=self.env['POSTGRES_PORT'], user=self.env['POSTGRES_USER'],
-            password=self.env['POSTGRES_PASSWORD'], dbname=self.env['POSTGRES_DB'])
-        conn.autocommit = True
-        return conn
-
-    def rows(self, query: str, params=None) -> list[tuple]:
-        with self.connect() as conn, conn.cursor() as cursor:
-            cursor.execute(query, params)
-            return cursor.fetchall()
 
 
 @pytest.fixture
@@ -107,24 +99,6 @@ def database(postgres_server) -> Database:
     admin.close()
 
 
-# Whole runs of Mage (a pipeline, a server, a kernel) are the slow tier: `pytest -m "not slow"`
-# (make test-fast) runs the rest in seconds. A test is slow when it needs one of these fixtures.
-SLOW_FIXTURES = {'base_env', 'run_pipeline'}
-
-
-def pytest_collection_modifyitems(items):
-    for item in items:
-        if SLOW_FIXTURES & set(getattr(item, 'fixturenames', ())):
-            item.add_marker(pytest.mark.slow)
-
-
-def unconfigured_environ() -> dict[str, str]:
-    """This process's environment without what picks a server, a profile, a dataset or Mage's folders,
-    as on a machine where none is configured."""
-    return {key: value for key, value in os.environ.items()
-            if not key.startswith(('POSTGRES_', 'MAGE_', 'DEFAULT_OWNER_')) and key not in ('ENV', 'DATASET_DIR')}
-
-
 @pytest.fixture
 def base_env(database, tmp_path):
     """The environment of a pipeline process: this test's database, ENV=test, a dataset folder."""
@@ -141,8 +115,8 @@ def base_env(database, tmp_path):
 
 @pytest.fixture
 def run_pipeline(base_env):
-    """Run `mage run mage_project event_analytics --test` (or another ``pipeline``), as `make run`
-    does, against the test's database and a given dataset folder; returns the finished process."""
+    """Run `mage run mage_project event_analytics --test` (or another ``pipeline``), the command
+    users type, against the test's database and a given dataset folder; returns the finished process."""
     def run(dataset_dir: Path, extra_env: dict[str, str] | None = None, check: bool = True,
             repo: Path = REPO, runtime_vars: dict | None = None, pipeline: str = PIPELINE):
         env = base_env(dataset_dir, extra_env)
@@ -170,16 +144,30 @@ def files_in_checkout() -> set[str]:
             if not any(part in line[3:] for part in KEPT)} if result.returncode == 0 else set()
 
 
+_BEFORE = pytest.StashKey[set]()
+
+
 def pytest_sessionstart(session):
     session.config.stash[_BEFORE] = files_in_checkout()
 
 
+def skips(session) -> list[str]:
+    """The tests this session skipped, with their reasons (as the terminal reporter counted them)."""
+    reporter = session.config.pluginmanager.get_plugin('terminalreporter')
+    found = []
+    for report in (reporter.stats.get('skipped', []) if reporter else []):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        found.append(f'{report.nodeid}: {reason}')
+    return found
+
+
 def pytest_sessionfinish(session, exitstatus):
+    writer = session.config.get_terminal_writer()
     left = files_in_checkout() - session.config.stash.get(_BEFORE, set())
     if left:
-        session.config.get_terminal_writer().line(
-            f'the tests left files in the checkout (write under tmp_path instead): {sorted(left)}', red=True)
+        writer.line(f'the tests left files in the checkout (write under tmp_path instead): {sorted(left)}', red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
-
-
-_BEFORE = pytest.StashKey[set]()
+    skipped = skips(session)
+    if skipped and os.getenv('CI'):
+        writer.line('in CI every test has what it needs, so a skip is a failure:\n  ' + '\n  '.join(skipped), red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

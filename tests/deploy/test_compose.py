@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
-from tests.deploy import compose, docker
-from tests.helpers import copy_project
-from tests.orchestration.mage_server import MageApiError, MageServer
+from tests.support import compose, docker
+from tests.support.mage_server import MageApiError, MageServer
+from tests.support.project import REPO, copy_project
 
 TOOLS = REPO / '.venv-tools' / 'bin' / 'check-jsonschema'
 SERVICES_WITH_PIPELINE = ('mage', 'pipeline')
@@ -96,8 +95,8 @@ def test_postgres_has_a_volume_and_a_pg_isready_healthcheck():
 def test_mage_editor_requires_login_with_credentials_from_env():
     mage = compose.load()['services']['mage']
     environment = mage['environment']
-    # The editor's own start (mage_project/utils/editor.py) turns user authentication on.
-    assert mage['command'] == ['python', '-m', 'mage_project.utils.editor']
+    # The editor's own start (tools/editor.py) turns user authentication on.
+    assert mage['command'] == ['python', '-m', 'tools.editor']
     for key in ('MAGE_OWNER_EMAIL', 'MAGE_OWNER_PASSWORD', 'MAGE_JWT_SECRET'):
         assert re.fullmatch(r'\$\{[A-Z_]+:\?[^}]+\}', environment[key]), \
             f'{key} must come from .env and be required, not defaulted: {environment[key]}'
@@ -148,7 +147,7 @@ def service_environment_here(service: str, database, tmp_path) -> dict[str, str]
 
 
 def test_the_copy_that_runs_on_the_hosts_network_changes_networking_only():
-    """test_compose_up.py runs a copy of the file on the host's network (tests/deploy/docker.py)."""
+    """test_compose_up.py runs a copy of the file on the host's network (tests/support/docker.py)."""
     real = compose.load()
     ports = {port: 40000 + index for index, port in enumerate((5432, 6789, 7077, 8080, 8081))}
     copy = docker.host_network_copy(real, ports, 'http://127.0.0.1:1/')
@@ -161,7 +160,7 @@ def test_the_copy_that_runs_on_the_hosts_network_changes_networking_only():
     assert len(docker.differences(real, copy, ports)) == 3
 
 
-@pytest.mark.slow  # runs Mage
+@pytest.mark.mage
 def test_pipeline_service_command_completes_outside_docker(database, tmp_path):
     """The one-shot service's command, with the variables compose gives it (the database is this
     test's instead of the postgres service), runs the pipeline to completion."""
@@ -173,7 +172,7 @@ def test_pipeline_service_command_completes_outside_docker(database, tmp_path):
     assert database.rows('select count(*) from analytics.answers') == [(4,)]
 
 
-@pytest.mark.slow  # runs Mage
+@pytest.mark.server
 def test_mage_service_command_serves_the_editor_with_the_env_owner(database, tmp_path):
     """The mage service's command (the editor's start: `mage start mage_project` on 6789), with the
     variables compose gives it: the editor answers, the owner from .env logs in, Mage's default

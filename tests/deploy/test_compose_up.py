@@ -3,7 +3,7 @@ and the Mage server up and healthy, logged into, triggered through the API and a
 one-shot run; the Spark profile; down with nothing left; and bad input through the containers.
 
 No registry is reachable here, so the official images are replaced by stand-ins built from Debian
-(tests/deploy/images, tests/deploy/docker.py), and the file runs as a copy on the host's network
+(tests/support/images, tests/support/docker.py), and the file runs as a copy on the host's network
 that changes networking only (test_compose.py checks that). Run it alone:
     make test PYTEST_ARGS="-m docker"
 """
@@ -21,11 +21,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.deploy import compose, docker
-from tests.helpers import copy_project, wait_until
-from tests.orchestration.mage_server import MageApi, MageApiError, free_port
+from tests.support import compose, docker
+from tests.support.mage_server import MageApi, MageApiError, free_port
+from tests.support.processes import wait_until
+from tests.support.project import copy_project
 
-pytestmark = [pytest.mark.slow, pytest.mark.docker]
+pytestmark = pytest.mark.docker
 PIPELINE = 'event_analytics'
 CONTAINER_PORTS = (5432, 6789, 7077, 8080, 8081)
 ANALYTICS = ('analytics.orphan_events_by_type', 'analytics.duplicate_events_by_date', 'analytics.visitors_by_country',

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
-from tests.conftest import REPO
+from tests.support.project import REPO
 
 PROJECT_REQUIREMENTS = REPO / 'mage_project' / 'requirements.txt'
 # Imported by modules that never run in the project's image, and why.

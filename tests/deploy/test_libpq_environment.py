@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from mage_project.utils import local_pg
-from mage_project.utils.settings import LIBPQ_VARIABLES, session_options, use_project_environment
-from tests.conftest import REPO, unconfigured_environ
-from tests.helpers import copy_project, wait_until
-from tests.orchestration.mage_server import MageServer, free_port
+from mage_project.core.settings import LIBPQ_VARIABLES, session_options, use_project_environment
+from tests.support.mage_server import MageServer, free_port
+from tests.support.processes import wait_until
+from tests.support.project import REPO, copy_project, unconfigured_environ
+from tools import local_pg
 
 # Each set to a value that would break a connection, or the embedded server's start, if it were used.
 HOSTILE = {
@@ -56,31 +56,33 @@ def hostile_environ(**extra) -> dict[str, str]:
     return unconfigured_environ() | HOSTILE | extra
 
 
-@pytest.mark.slow
+@pytest.mark.db
+@pytest.mark.mage
 def test_make_run_ignores_libpq_s_variables_and_starts_the_embedded_server_on_its_own_socket(checkout):
     env = hostile_environ(MAGE_DATA_DIR=str(checkout.parent / 'mage_data'), REPORT_DIR=str(checkout.parent / 'r'))
-    result = subprocess.run([sys.executable, '-m', 'mage_project.utils.run'], cwd=checkout, env=env,
+    result = subprocess.run([sys.executable, '-m', 'tools.run'], cwd=checkout, env=env,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert 'published in' in result.stdout
     assert (checkout / '.pgdata' / '.s.PGSQL.5432').exists()  # not PGPORT's 55432
 
 
-@pytest.mark.slow
+@pytest.mark.db
 def test_make_test_fast_ignores_libpq_s_variables():
     # The tests of one module that use a database, on an embedded server of their own.
-    result = subprocess.run(['make', '-s', 'test-fast', 'PYTEST_ARGS=-q -p no:cacheprovider tests/transformers/test_events.py'],
+    result = subprocess.run(['make', '-s', 'test-fast', 'PYTEST_ARGS=-q -p no:cacheprovider tests/models/test_events.py'],
                             cwd=REPO, env=hostile_environ(), capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert ' passed' in result.stdout and 'error' not in result.stdout.lower()
 
 
-@pytest.mark.slow
+@pytest.mark.db
+@pytest.mark.server
 def test_make_editor_ignores_libpq_s_variables(checkout, tmp_path):
     # `make editor`'s two steps: the embedded server's exports, then the editor itself.
     port = free_port()
-    command = ['bash', '-c', f'eval "$({sys.executable} -m mage_project.utils.local_pg start)" && '
-                             f'exec {sys.executable} -m mage_project.utils.editor {port}']
+    command = ['bash', '-c', f'eval "$({sys.executable} -m tools.local_pg start)" && '
+                             f'exec {sys.executable} -m tools.editor {port}']
     owner = ('owner@example.com', 'Tq9-vL2x_Pw7Zr')
     server = MageServer(hostile_environ(), tmp_path, owner, repo=checkout, command=command, port=port)
     server.env['MAGE_OWNER_EMAIL'], server.env['MAGE_OWNER_PASSWORD'] = owner

@@ -9,16 +9,19 @@ import sys
 
 import pytest
 
-from mage_project.utils.sql_blocks import block_uuids
-from tests.conftest import PIPELINE, REPO
-from tests.helpers import EditorKernel, copy_project
-from tests.orchestration.mage_server import MageServer, free_port
+from mage_project.models.sql import block_uuids
+from tests.support.mage_server import MageServer, free_port
+from tests.support.processes import EditorKernel
+from tests.support.project import PIPELINE, REPO, copy_project
 
 CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
 ARTIFACTS = REPO / 'artifacts'
 OWNER = ('owner@example.com', 'Tq9-vL2x_Pw7Zr')
 BLOCKS = tuple(block_uuids())  # every block, in pipeline order
 BAR = 'rect[pointer-events="none"]'  # the bars Mage's bar chart (visx) draws
+
+
+pytestmark = [pytest.mark.server, pytest.mark.browser]
 
 
 @pytest.fixture
@@ -36,7 +39,7 @@ def editor(base_env, tmp_path):
     assert port != 6789
     owner_env = dict(env, MAGE_OWNER_EMAIL=OWNER[0], MAGE_OWNER_PASSWORD=OWNER[1])
     server = MageServer(owner_env, tmp_path, OWNER, repo=repo, port=port,
-                        command=[sys.executable, '-m', 'mage_project.utils.editor', str(port)])
+                        command=[sys.executable, '-m', 'tools.editor', str(port)])
     try:
         yield server.start()
     finally:

@@ -2,11 +2,14 @@
 follow the run to its end. No mocks; the server is always stopped."""
 import pytest
 
-from tests.conftest import PIPELINE
-from tests.helpers import EditorKernel, copy_project
-from tests.orchestration.mage_server import MageApiError, MageServer
+from tests.support.mage_server import MageApiError, MageServer
+from tests.support.processes import EditorKernel
+from tests.support.project import PIPELINE, copy_project
 
 OWNER = ('owner@example.com', 'Test-owner-pw-1')
+
+
+pytestmark = pytest.mark.server
 
 
 @pytest.fixture

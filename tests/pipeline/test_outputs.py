@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from mage_project.utils import local_pg
-from mage_project.utils.charts import CHARTS, WIDGETS
-from mage_project.utils.sql_blocks import block_uuids
-from tests.conftest import REPO, unconfigured_environ
-from tests.helpers import copy_project
+from mage_project.answers.charts import WIDGETS
+from mage_project.catalog import QUESTIONS_BY_ID
+from mage_project.models.sql import block_uuids
+from tests.support.project import REPO, copy_project, unconfigured_environ
+from tools import local_pg
 
 EXECUTE_WIDGETS = '''
 import json, os
@@ -39,9 +39,9 @@ def test_chart_widgets_plot_the_analytics_tables(run_pipeline, database, base_en
     widgets = json.loads(result.stdout.split('WIDGETS', 1)[1])
     assert set(widgets) == set(WIDGETS)
     for uuid, question_id in WIDGETS.items():
-        chart = CHARTS[question_id]
+        chart = QUESTIONS_BY_ID[question_id]
         rows = database.rows(f'select {chart.label}::text, {chart.value} from analytics.{chart.table} '
-                             f"where {chart.value} > {0 if chart.only_positive else -1} order by rank limit 15")
+                             f"where {chart.value} > {0 if chart.only_positive else -1} order by position limit 15")
         assert len(widgets[uuid]['x']) == len(rows) > 0, uuid
         assert [x.split(' → ')[0] for x in widgets[uuid]['x']] == [r[0] for r in rows], uuid
         assert widgets[uuid]['y'] == [[r[1] for r in rows]], uuid
@@ -61,7 +61,7 @@ def test_report_of_the_take_home_files_is_the_one_the_readme_links(run_pipeline,
 
 def test_make_run_prints_the_load_counts_and_the_answers(run_pipeline, database, base_env):
     run_pipeline(REPO / 'dataset')
-    result = subprocess.run([sys.executable, '-m', 'mage_project.utils.answers'], cwd=REPO,
+    result = subprocess.run([sys.executable, '-m', 'tools.answers'], cwd=REPO,
                             env=base_env(REPO / 'dataset'), capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     truths = json.loads((REPO / 'dataset' / 'truths.json').read_text())
@@ -74,7 +74,7 @@ def test_make_run_prints_the_load_counts_and_the_answers(run_pipeline, database,
 
 def test_make_run_shows_one_line_per_block_and_the_answers_once_and_keeps_mage_s_log(base_env, database, tmp_path):
     env = base_env(REPO / 'dataset')
-    command = [sys.executable, '-m', 'mage_project.utils.run']
+    command = [sys.executable, '-m', 'tools.run']
     quiet = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert quiet.returncode == 0, quiet.stdout[-3000:] + quiet.stderr[-3000:]
     printed = quiet.stdout + quiet.stderr
@@ -93,11 +93,11 @@ def test_make_run_shows_one_line_per_block_and_the_answers_once_and_keeps_mage_s
 
 def test_make_run_exits_with_the_run_s_status_and_its_whole_summary(base_env, database, tmp_path):
     # A first run on a new database that fails before start_run has made the audit tables: the
-    # summary names the failure (not a traceback of its own) and the process exits 1. run.py ends
-    # without the interpreter's teardown: status and buffered summary must come out all the same.
+    # summary names the failure (not a traceback of its own) and the process exits 1, its buffered
+    # summary all out.
     env = base_env(tmp_path / 'no-such-folder')
     env.pop('PYTHONUNBUFFERED', None)  # a pipe, buffered as it is for anyone who pipes make run
-    failed = subprocess.run([sys.executable, '-m', 'mage_project.utils.run'], cwd=REPO, env=env,
+    failed = subprocess.run([sys.executable, '-m', 'tools.run'], cwd=REPO, env=env,
                             capture_output=True, text=True, timeout=600)
     said = failed.stdout[-3000:] + failed.stderr[-3000:]
     assert failed.returncode == 1, said
@@ -108,7 +108,8 @@ def test_make_run_exits_with_the_run_s_status_and_its_whole_summary(base_env, da
     assert re.search(r'^  start_run +failed', failed.stdout, re.M), failed.stdout
 
 
-@pytest.mark.slow  # a whole run, without the fixtures that mark one
+@pytest.mark.db
+@pytest.mark.mage  # a whole run, without the fixtures that mark one
 def test_make_run_without_a_configured_server_starts_the_embedded_one_and_reuses_it():
     # A clean checkout's `make run`: no POSTGRES_* anywhere, so run.py starts the embedded Postgres
     # in the checkout's .pgdata. The copy is in a folder of its own that the server's user can reach.
@@ -119,7 +120,7 @@ def test_make_run_without_a_configured_server_starts_the_embedded_one_and_reuses
     env = unconfigured_environ() | {'MAGE_DATA_DIR': str(repo / 'mage_data'), 'REPORT_DIR': str(repo / 'reports')}
     try:
         for attempt in ('starts', 'reuses'):
-            result = subprocess.run([sys.executable, '-m', 'mage_project.utils.run'], cwd=checkout, env=env,
+            result = subprocess.run([sys.executable, '-m', 'tools.run'], cwd=checkout, env=env,
                                     capture_output=True, text=True, timeout=600)
             assert result.returncode == 0, f'{attempt}:\n{result.stdout[-3000:]}{result.stderr[-3000:]}'
             assert re.search(r'^run \S+ published in', result.stdout, re.M), result.stdout

@@ -1,9 +1,9 @@
 """Whole runs of the Mage pipeline against a real Postgres, checked table by table."""
 import json
 
-from tests.conftest import REPO
-from tests.helpers import answers, published_tables, sample_copy, snapshot
-from tests.pipeline.oracle import expected_tables, question_group
+from tests.support.database import answers, published_tables, snapshot
+from tests.support.oracle import expected_tables, question_group
+from tests.support.project import REPO, sample_copy
 
 
 def test_sample_run_finds_the_planted_truths(run_pipeline, database):

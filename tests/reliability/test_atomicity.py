@@ -4,9 +4,9 @@ import subprocess
 
 import yaml
 
-from mage_project.utils.generate import Plan, generate
-from tests.conftest import MAGE, PIPELINE, REPO
-from tests.helpers import copy_project, output, published_tables, snapshot
+from tests.support.database import published_tables, snapshot
+from tests.support.project import MAGE, PIPELINE, REPO, copy_project, output
+from tools.datagen.generate import Plan, generate
 
 
 def break_block(repo, block: str, query: str) -> None:
@@ -32,7 +32,7 @@ def test_a_run_failing_halfway_leaves_the_previous_tables_queryable(run_pipeline
     (failed,) = database.rows("select build_schema from audit.pipeline_runs where status = 'building'")[0]
     built = {name for (name,) in database.rows(
         'select table_name from information_schema.tables where table_schema = %s', (failed,))}
-    assert {'users', 'user_interaction', 'stg_users', 'stg_user_interaction', 'user_activity',
+    assert {'users', 'user_interaction', 'stg_users', 'stg_user_interaction', 'int_users', 'int_user_activity',
             'orphan_events_by_type'} <= built
     assert not built & {'valuable_users_by_age_group', 'answers'}, built
     run_pipeline(REPO / 'dataset')

@@ -8,10 +8,11 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from mage_project.utils import local_pg
-from tests.conftest import MAGE, PIPELINE, REPO, Database
-from tests.helpers import copy_project, output, snapshot, wait_until
-from tests.orchestration.mage_server import free_port
+from tests.support.database import Database, snapshot
+from tests.support.mage_server import free_port
+from tests.support.processes import wait_until
+from tests.support.project import MAGE, PIPELINE, REPO, copy_project, output
+from tools import local_pg
 
 
 def test_unreachable_postgres_fails_fast_naming_host_and_port(run_pipeline, tmp_path):
@@ -53,8 +54,8 @@ def test_restart_in_mid_run_never_publishes_partial_tables(own_server, base_env,
     # every other table of the new run is built and before anything is published.
     last = repo / 'mage_project' / 'transformers' / 'valuable_users_by_age_group.sql'
     last.write_text(last.read_text().replace(
-        "select * from final order by rank",
-        "select final.* from final cross join (select pg_sleep(6)) as pause order by rank"))
+        "select * from final order by position",
+        "select final.* from final cross join (select pg_sleep(6)) as pause order by position"))
     # A different dataset, so a published run is told apart from the previous one.
     events = repo / 'dataset' / 'user_interaction.csv'
     events.write_text(events.read_text() + "\n'NEW-1', 1, 'VIEW', '2019-07-04 10:00:00'")

@@ -1,14 +1,14 @@
-"""Hostile feeds through whole runs: every trap the generator can plant (mage_project/utils/traps.py)
+"""Hostile feeds through whole runs: every trap the generator can plant (tools/datagen/traps.py)
 either loads to the right tables, or stops the run naming the file and why, with the previous
 tables kept; and no answer claims more than the data holds."""
 import json
 
 import pytest
 
-from mage_project.utils.generate import Plan, generate
-from mage_project.utils.traps import TABLES_UNCHANGED, plant
-from tests.conftest import REPO
-from tests.helpers import answers, output, published_tables, snapshot
+from tests.support.database import answers, published_tables, snapshot
+from tests.support.project import REPO, output
+from tools.datagen.generate import Plan, generate
+from tools.datagen.traps import TABLES_UNCHANGED, plant
 
 SAMPLE = Plan(users=60, events=1500, seed=7)  # the committed sample's plan
 
@@ -85,10 +85,11 @@ def test_age_labels_outside_both_groups_are_named_not_straddling(run_pipeline, d
 
 def test_conflicting_user_lines_are_left_out_and_said(run_pipeline, database, tmp_path):
     run_pipeline(trapped(tmp_path, 'conflicting-users'))
-    assert database.rows('select user_id, age, country from staging.stg_users where has_conflicting_rows '
+    assert database.rows('select user_id, age, country from intermediate.int_users where has_conflicting_rows '
                          'order by user_id') == [(1, None, None), (2, None, None), (3, None, None)]
-    assert database.rows('select source_rows, is_duplicated, has_conflicting_rows from staging.stg_users '
+    assert database.rows('select source_rows, is_duplicated, has_conflicting_rows from intermediate.int_users '
                          'where user_id = 4') == [(2, True, False)]
+    assert database.rows('select count(*) from staging.stg_users where user_id in (1, 2, 3, 4)') == [(8,)]
     said = answers(database)
     assert said['q3'].endswith(' 3 users with conflicting lines in users.csv are left out (3 of them visitors).')
     assert ' 3 users with conflicting lines in users.csv are left out (' in said['q4']
@@ -100,8 +101,8 @@ def test_a_tie_the_tie_break_does_not_break_stands(run_pipeline, database, tmp_p
     q3 = answers(database)['q3']
     assert 'leads' not in q3
     assert 'By events, the tie-break, DE and ED still tie' in q3 and 'the tie stands' in q3
-    assert database.rows('select country, is_tied from analytics.visitors_by_country where rank <= 2 '
-                         'order by rank') == [('DE', True), ('ED', True)]
+    assert database.rows('select country, is_tied from analytics.visitors_by_country where position <= 2 '
+                         'order by position') == [('DE', True), ('ED', True)]
 
 
 def test_country_labels_that_differ_in_case_are_counted_as_stored_and_named(run_pipeline, database, tmp_path):

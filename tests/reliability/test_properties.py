@@ -6,8 +6,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mage_project.utils.dataset import LoadCounts, iter_copy_lines, parse_ddl
-from mage_project.utils.generate import DDL, format_line
+from mage_project.ingest.ddl import parse_ddl
+from mage_project.ingest.dialect import LoadCounts, iter_copy_lines
+from tools.datagen.generate import DDL, format_line
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 # Anything a value may hold inside one line: quotes, commas, spaces, backslashes, tabs, accents.

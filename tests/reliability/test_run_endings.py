@@ -14,16 +14,17 @@ from pathlib import Path
 
 import pytest
 
-from mage_project.utils.generate import Plan, generate
-from tests.conftest import PIPELINE, REPO
-from tests.helpers import copy_project, sample_copy, slow_project, snapshot, wait_for, wait_until
-from tests.orchestration.mage_server import MageServer, free_port
+from tests.support.database import snapshot, wait_for
+from tests.support.mage_server import MageServer, free_port
+from tests.support.processes import wait_until
+from tests.support.project import PIPELINE, REPO, copy_project, sample_copy, slow_project
+from tools.datagen.generate import Plan, generate
 
 OWNER = ('owner@example.com', 'Test-owner-pw-1')
 
 
 def make_run(repo: Path, env: dict) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, '-m', 'mage_project.utils.run'], cwd=repo, env=env,
+    return subprocess.Popen([sys.executable, '-m', 'tools.run'], cwd=repo, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -131,6 +132,7 @@ def test_keep_failed_builds_keeps_an_interrupted_run_s_build_for_inspection(base
     assert run_row(database, run_id_of(said))['schema_exists']
 
 
+@pytest.mark.server
 def test_a_run_cancelled_in_mage_is_recorded_as_cancelled_by_the_next_run(base_env, database, tmp_path):
     repo = slow_project(tmp_path, seconds=120)
     shared = tmp_path / 'mage_data'

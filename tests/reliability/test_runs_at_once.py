@@ -5,15 +5,16 @@ import json
 import os
 import re
 import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
-from mage_project.utils.sql_blocks import block_uuids
-from tests.conftest import MAGE, PIPELINE, REPO
-from tests.helpers import EditorKernel, copy_project, output, published_tables, wait_until
-from tests.orchestration.mage_server import MageServer
+import pytest
+
+from mage_project.models.sql import block_uuids
+from tests.support.database import published_tables
+from tests.support.mage_server import MageServer
+from tests.support.processes import EditorKernel, make_run, wait_until
+from tests.support.project import MAGE, PIPELINE, REPO, copy_project, output
 
 OWNER = ('owner@example.com', 'Test-owner-pw-1')
 BLOCKS = tuple(block_uuids()[:block_uuids().index('publish_analytics') + 1])
@@ -21,11 +22,7 @@ ROUNDS = 2
 MAKE_RUNS = 5
 
 
-def make_run(repo: Path, env: dict) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, '-m', 'mage_project.utils.run'], cwd=repo, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
+@pytest.mark.server
 def test_five_make_runs_a_triggered_run_and_an_editor_kernel_at_once_all_publish(base_env, database, tmp_path):
     repo = copy_project(tmp_path / 'repo')
     # The kernel works in a copy of the project, with the same Mage data folder (so the same block

@@ -3,7 +3,7 @@ import ast
 import secrets
 from pathlib import Path
 
-from tests.conftest import REPO
+from tests.support.project import REPO
 
 
 def test_pipeline_runs_as_a_role_without_superuser(run_pipeline, database):

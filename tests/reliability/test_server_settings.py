@@ -9,10 +9,10 @@ import sys
 import psycopg2
 import pytest
 
-from mage_project.utils import db
-from mage_project.utils.settings import ConnectionSettings, use_project_environment
-from tests.conftest import REPO
-from tests.helpers import published_tables, slow_project
+from mage_project.core import db
+from mage_project.core.settings import ConnectionSettings, use_project_environment
+from tests.support.database import published_tables
+from tests.support.project import REPO, slow_project
 
 # What operators set on a database or a role, each enough to stop a run that used it.
 GUARDS = {
@@ -25,7 +25,7 @@ GUARDS = {
 
 
 def make_run(repo, env):
-    return subprocess.run([sys.executable, '-m', 'mage_project.utils.run'], cwd=repo, env=env,
+    return subprocess.run([sys.executable, '-m', 'tools.run'], cwd=repo, env=env,
                           capture_output=True, text=True, timeout=600)
 
 

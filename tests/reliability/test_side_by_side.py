@@ -8,21 +8,14 @@ import time
 
 import psycopg2
 
-from mage_project.utils.builds import PUBLISH_LOCK_KEY, publish_retries
-from mage_project.utils.generate import Plan, generate
-from mage_project.utils.sql_blocks import block_uuids
-from mage_project.utils.traps import plant
-from tests.conftest import REPO
-from tests.helpers import (
-    EditorKernel,
-    copy_project,
-    output,
-    published_tables,
-    slow_project,
-    snapshot,
-    start,
-    wait_for,
-)
+from mage_project.builds.lifecycle import PUBLISH_LOCK_KEY
+from mage_project.builds.publish import publish_retries
+from mage_project.models.sql import block_uuids
+from tests.support.database import published_tables, snapshot, wait_for
+from tests.support.processes import EditorKernel, start
+from tests.support.project import REPO, copy_project, output, slow_project
+from tools.datagen.generate import Plan, generate
+from tools.datagen.traps import plant
 
 BUILD_BLOCKS = tuple(block_uuids()[:block_uuids().index('answers') + 1])  # up to the answers
 

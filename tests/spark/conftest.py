@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.spark.engines import spark_conf
+from tests.support.spark_engines import spark_conf
 
 
 @pytest.fixture(scope='session')

@@ -10,12 +10,11 @@ import sys
 
 import pytest
 
-from tests.deploy import compose
-from tests.reliability.test_bad_input import ROW_LEVEL
-from tests.spark.cluster import Cluster
-from tests.spark.test_engines_agree import bad_lines
+from tests.support import compose
+from tests.support.cases import ROW_LEVEL, bad_lines
+from tests.support.spark_cluster import Cluster
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.spark, pytest.mark.mage]
 
 ANALYTICS = ('orphan_events_by_type', 'duplicate_events_by_date', 'visitors_by_country',
              'valuable_users_by_age_group', 'answers')

@@ -7,44 +7,24 @@ from __future__ import annotations
 
 import gzip
 import shutil
+from pathlib import Path
 
 import pytest
 
-from mage_project.utils import spark_load
-from mage_project.utils.dataset import DatasetError, LoadCounts, check_input_files, input_file, iter_copy_lines
-from mage_project.utils.generate import Plan, generate
-from mage_project.utils.traps import TRAPS, plant
-from tests.conftest import REPO
-from tests.reliability.test_bad_input import FILE_LEVEL as FILE_LEVEL_CASES
-from tests.reliability.test_bad_input import GOOD, ROW_LEVEL
-from tests.spark.engines import on_postgres, on_spark
+from mage_project.ingest.dialect import DatasetError, LoadCounts, iter_copy_lines
+from mage_project.ingest.files import LocalFiles, check_input_files, input_file
+from mage_project.spark.load import SparkFiles, read_file
+from tests.support.cases import FILE_LEVEL, FORMAT_VARIANTS, GZIP_FILE_LEVEL, SAMPLE, bad_lines, write_variant
+from tests.support.project import REPO
+from tests.support.spark_engines import on_postgres, on_spark
+from tools.datagen.generate import Plan, generate
+from tools.datagen.traps import TRAPS, plant
 
-pytestmark = pytest.mark.slow
-
-SAMPLE = Plan(users=60, events=1500, seed=7)
-
-
-def bad_lines(folder):
-    """tests/reliability's row-level catalogue: a header on line 1, every bad line, a good last line."""
-    events = folder / 'user_interaction.csv'
-    header, *cases = ROW_LEVEL.values()
-    events.write_bytes(header[0] + b'\n' + events.read_bytes() + b'\n'
-                       + b'\n'.join(line for line, _ in cases) + b'\n' + GOOD.encode())
-
-
-FORMAT_VARIANTS = {
-    'utf-8 BOM': lambda content: b'\xef\xbb\xbf' + content,
-    'CRLF endings': lambda content: content.replace(b'\n', b'\r\n'),
-    'final newline': lambda content: content + b'\n',
-    'stray CR inside a line': lambda content: content.replace(b"'VIEW'", b"'VI\rEW'", 3),
-}
+pytestmark = pytest.mark.spark
 
 
 def variant(name):
-    def apply(folder):
-        for path in (folder / 'users.csv', folder / 'user_interaction.csv'):
-            path.write_bytes(FORMAT_VARIANTS[name](path.read_bytes()))
-    return apply
+    return lambda folder: write_variant(folder, name)
 
 
 def gzip_after_blank_lines(folder):
@@ -96,41 +76,31 @@ def test_both_engines_give_the_same_tables_on_the_take_home_files(spark, databas
     assert_same(postgres, on_spark(spark, original_dataset, 'engines_take_home'))
 
 
-def cut_gzip(path):
-    """``path`` replaced by its gzip, cut short."""
-    path.with_suffix('.csv.gz').write_bytes(gzip.compress(path.read_bytes())[:-200])
-    path.unlink()
-
-
-# The file-level catalogue of tests/reliability, and a gzip stream cut short.
-FILE_LEVEL = {
-    **FILE_LEVEL_CASES,
-    'broken gzip': (lambda d: cut_gzip(d / 'user_interaction.csv'), 'user_interaction.csv.gz: not a readable gzip file'),
-    'csv and csv.gz both': (lambda d: (d / 'users.csv.gz').write_bytes(gzip.compress((d / 'users.csv').read_bytes())),
-                            'users.csv and users.csv.gz both exist'),
-}
-
-
 def python_load(folder):
     """What the Postgres pipeline's reader does before any database work: the file checks, then
     reading every line."""
-    tables = check_input_files(folder)
+    tables = check_input_files(LocalFiles(), str(folder))
     for name in ('users', 'user_interaction'):
-        list(iter_copy_lines(input_file(folder, name), tables[name], LoadCounts(), lambda r: None))
+        path = Path(input_file(LocalFiles(), str(folder), name))
+        list(iter_copy_lines(path, tables[name], LoadCounts(), lambda r: None))
 
 
 def spark_read(spark, folder):
-    uri = str(folder)
-    tables = spark_load.check_inputs(spark, uri)
+    uri, files = str(folder), SparkFiles(spark)
+    tables = check_input_files(files, uri)
     for name in ('users', 'user_interaction'):
-        spark_load.read_file(spark, tables[name], spark_load.input_uri(spark_load.Storage(spark), uri, name))
+        read_file(spark, tables[name], input_file(files, uri, name))
 
 
-@pytest.mark.parametrize('case', FILE_LEVEL)
+# The file-level catalogue, and the two that only a compressed file can have.
+REFUSED = {**FILE_LEVEL, **GZIP_FILE_LEVEL}
+
+
+@pytest.mark.parametrize('case', REFUSED)
 def test_both_engines_refuse_the_same_files_naming_them(spark, tmp_path, case):
     folder = tmp_path / 'data'
     shutil.copytree(REPO / 'dataset', folder)
-    breaks, message = FILE_LEVEL[case]
+    breaks, message = REFUSED[case]
     breaks(folder)
     with pytest.raises(DatasetError) as python_error:
         python_load(folder)
@@ -150,4 +120,4 @@ def test_a_folder_given_as_a_uri_reads_as_the_folder(spark, tmp_path):
 
 def test_a_location_spark_cannot_read_is_named(spark):
     with pytest.raises(DatasetError, match=r'^s3a://no-bucket/events: Spark cannot read this location \('):
-        spark_load.check_inputs(spark, 's3a://no-bucket/events')
+        check_input_files(SparkFiles(spark), 's3a://no-bucket/events')

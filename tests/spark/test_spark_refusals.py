@@ -7,11 +7,11 @@ import sys
 import pytest
 from psycopg2 import sql
 
-from tests.conftest import REPO
-from tests.helpers import output, snapshot
-from tests.reliability.test_hostile_feeds import trapped
+from tests.support.cases import trapped
+from tests.support.database import snapshot
+from tests.support.project import REPO, output
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.spark, pytest.mark.mage]
 
 MESSAGE = ('user_interaction.csv: 1500 lines read, 1200 loaded, 300 rejected (most common reasons: user_id is not '
            'an integer (300)): 20.0% rejected is over the limit of 10.0%')

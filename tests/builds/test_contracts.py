@@ -1,0 +1,59 @@
+"""Each data contract of contracts.py fails when its rule is broken, on a tiny build."""
+import pytest
+
+from mage_project.builds.contracts import failed_contracts
+from mage_project.catalog import published_by
+from tests.support.sql_models import SCHEMA, build
+
+T = '2019-07-04 10:00:00'
+USERS = [(1, '18-45', 'DE'), (2, '46-80', 'UK')]
+EVENTS = [('E1', 1, 'VIEW', T), ('E1', 1, 'VIEW', T), ('E2', 2, 'CLICK', T), ('E3', 9, 'EXIT', T)]
+PUBLISHED = published_by(None)
+
+
+@pytest.fixture
+def tiny_build(database):
+    """A complete, valid build: the SQL models, answers, and the loader's bookkeeping."""
+    conn = database.connect()
+    build(conn, USERS, EVENTS)
+    with conn.cursor() as cursor:
+        cursor.execute(f'create table {SCHEMA}.rejected_rows (source_file text, line_number int)')
+        cursor.execute(f"insert into {SCHEMA}.rejected_rows values ('user_interaction.csv', 5)")
+        cursor.execute(f'create table {SCHEMA}.adjusted_values (source_file text, line_number int, column_name text)')
+        cursor.execute(f'create table {SCHEMA}.load_audit (source_file text, lines_read bigint)')
+        cursor.execute(f"insert into {SCHEMA}.load_audit values ('users.csv', 2), ('user_interaction.csv', 5)")
+        cursor.execute(f'create table {SCHEMA}.answers (question_id text, answer text)')
+        cursor.execute(f"insert into {SCHEMA}.answers select 'q' || n, 'an answer' from generate_series(1, 4) n")
+    conn.commit()
+    yield conn
+    conn.close()
+
+
+def test_a_valid_build_passes(tiny_build):
+    assert failed_contracts(tiny_build, SCHEMA, PUBLISHED) == []
+
+
+@pytest.mark.parametrize('break_it, failure', [
+    ("insert into {s}.int_users (user_id) values (1)", 'intermediate.int_users (user_id) must be unique and not null'),
+    ("update {s}.int_user_activity set user_id = null where user_id = 2",
+     'intermediate.int_user_activity (user_id) must be unique and not null: 2 rows, 2 distinct, 1 with a null'),
+    ("insert into {s}.int_user_events select * from {s}.int_user_events limit 1",
+     'intermediate.int_user_events (user_id, event_type) must be unique'),
+    ("update {s}.visitors_by_country set position = position + 1", 'analytics.visitors_by_country.position must run 1..'),
+    ("update {s}.orphan_events_by_type set position = 1", 'analytics.orphan_events_by_type.position must run 1..'),
+    ("delete from {s}.stg_user_interaction where event_id = 'E2'", 'every raw event row reaches staging'),
+    ("update {s}.int_event_copies set copies = copies + 1 where event_id = 'E2'",
+     'every raw event row is a copy of a distinct event: 4 vs 5'),
+    ("update {s}.orphan_events_by_type set orphan_events = orphan_events + 1 where position = 1",
+     'orphan counts add up to the orphan rows: 1 vs 2'),
+    ("update {s}.duplicate_events_by_date set surplus_copies = 0", 'surplus copies add up to the duplicate rows'),
+    ("update {s}.load_audit set lines_read = lines_read + 1 where source_file = 'users.csv'",
+     'every input line is loaded or rejected: 8 vs 7'),
+    ("delete from {s}.answers where question_id = 'q4'", 'analytics.answers must answer q1, q2, q3, q4: has q1,q2,q3'),
+    ("update {s}.answers set answer = '' where question_id = 'q2'", 'analytics.answers must answer q1, q2, q3, q4'),
+])
+def test_each_contract_fails_when_its_rule_is_broken(tiny_build, break_it, failure):
+    with tiny_build.cursor() as cursor:
+        cursor.execute(break_it.format(s=SCHEMA))
+    failures = failed_contracts(tiny_build, SCHEMA, PUBLISHED)
+    assert any(failure in message for message in failures), failures
