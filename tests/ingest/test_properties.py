@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 from mage_project.ingest.ddl import parse_ddl
 from mage_project.ingest.dialect import LoadCounts, iter_copy_lines
-from tools.datagen.generate import DDL, format_line
+from tests.support.cases import TINY_DDL
+from tools.datagen.generate import format_line
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 # Anything a value may hold inside one line: quotes, commas, spaces, backslashes, tabs, accents.
@@ -22,7 +23,7 @@ ROWS = st.lists(st.tuples(
 
 
 def table(tmp: Path):
-    (tmp / 'tables.sql').write_text(DDL)
+    (tmp / 'tables.sql').write_text(TINY_DDL)
     return parse_ddl(tmp / 'tables.sql')['user_interaction']
 
 
