@@ -135,9 +135,11 @@ def failed_block(error: BaseException) -> str | None:
 
     found = None
     for frame, _ in traceback.walk_tb(error.__traceback__):
-        candidate = frame.f_locals.get('self') or frame.f_locals.get('block')
-        if isinstance(candidate, Block):
-            found = candidate.uuid
+        # Not `self or block`: a frame's self may be a DataFrame, which has no truth value.
+        blocks = [value for value in (frame.f_locals.get('self'), frame.f_locals.get('block'))
+                  if isinstance(value, Block)]
+        if blocks:
+            found = blocks[0].uuid
     return found
 
 

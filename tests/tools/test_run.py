@@ -37,3 +37,23 @@ def test_imports_pause_the_collector_and_freeze_what_they_made():
     finally:
         gc.enable()
         gc.unfreeze()
+
+
+def test_the_failed_block_is_the_innermost_frame_of_a_block_whatever_else_the_frames_hold():
+    import pandas as pd
+    from mage_ai.data_preparation.models.block import Block
+
+    from tools.run import failed_block
+
+    def inner(self):  # a pandas method's frame: self is a DataFrame, which has no truth value
+        raise KeyboardInterrupt('SIGTERM')
+
+    def outer(block):
+        inner(pd.DataFrame({'a': [1, 2]}))
+
+    block = Block.__new__(Block)
+    block.uuid = 'stg_users'
+    try:
+        outer(block)
+    except KeyboardInterrupt as error:
+        assert failed_block(error) == 'stg_users'
