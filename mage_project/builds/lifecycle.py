@@ -42,12 +42,14 @@ from typing import Iterable, Optional
 import psycopg2
 from psycopg2 import sql
 
+from mage_project.builds.state import ensure_store
+from mage_project.catalog import AUDIT
 from mage_project.core import db
 from mage_project.core.settings import ConfigurationError, ConnectionSettings, keep_failed_builds, session_options
+from mage_project.ingest.manifest import ensure_manifest
 
 log = logging.getLogger(__name__)
 
-AUDIT = 'audit'
 BUILD_PREFIX = 'build_'
 # The process's build: read by io_config.yaml (POSTGRES_SCHEMA) and the SQL blocks' raw tables.
 BUILD_SCHEMA_VARIABLE = 'PIPELINE_BUILD_SCHEMA'
@@ -179,6 +181,8 @@ def ensure_audit(conn) -> None:
         # Mage's pipeline run of a triggered run: {id, pipeline_uuid, execution_partition}.
         cursor.execute(sql.SQL('alter table {}.pipeline_runs add column if not exists mage_run jsonb').format(
             sql.Identifier(AUDIT)))
+        ensure_manifest(cursor)
+        ensure_store(cursor)
 
 
 def begin(run_id: str, dataset_dir: str, settings: Optional[ConnectionSettings], abandon_seconds: float,
@@ -194,7 +198,7 @@ def begin(run_id: str, dataset_dir: str, settings: Optional[ConnectionSettings],
         ensure_audit(conn)
     if previous and previous != run_id:  # a new run in a long-lived process (the editor's kernel)
         _release_owner()
-        _drop_build(settings, previous, 'replaced', only_if=('building', 'superseded'))
+        _drop_build(settings, previous, 'replaced', only_if=('building', 'superseded', 'unchanged'))
     cleanup(settings, abandon_seconds)
     with db.transaction(settings) as conn, conn.cursor() as cursor:
         cursor.execute(sql.SQL('create schema {}').format(sql.Identifier(build.schema)))
@@ -265,7 +269,7 @@ def ensure_owned(settings: Optional[ConnectionSettings] = None) -> Build:
         row = cursor.fetchone()
     # A run that has published may still write its report, whether or not a later run has
     # superseded it since: its build stays while its owner connection lives.
-    if row is None or row[0] not in ('building', 'published', 'superseded') or not row[1]:
+    if row is None or row[0] not in ('building', 'published', 'superseded', 'unchanged') or not row[1]:
         state = 'unregistered' if row is None else (row[0] if row[1] else f'{row[0]}, schema gone')
         raise BuildError(f'run {build.run_id}: its build {build.schema} is no longer usable ({state}); '
                          'the run stops. Start a new run with start_run.')
@@ -382,7 +386,8 @@ def cleanup(settings: Optional[ConnectionSettings], abandon_seconds: Optional[fl
             'where dropped_at is null '
             '  and not exists (select from pg_stat_activity as a where a.datname = current_database() '
             '                  and a.application_name = %s || r.run_id) '
-            "  and status in ('superseded', 'building', 'failed', 'interrupted', 'cancelled', 'abandoned') "
+            "  and status in ('superseded', 'unchanged', 'building', 'failed', 'interrupted', 'cancelled', "
+            "'abandoned') "
             'order by started_at').format(audit=sql.Identifier(AUDIT)),
             (abandon_seconds, abandon_seconds, abandon_seconds, abandon_seconds, owner_application('')))
         candidates = cursor.fetchall()
@@ -398,7 +403,7 @@ def cleanup(settings: Optional[ConnectionSettings], abandon_seconds: Optional[fl
             end_run(settings, run_id, status, f'{status}: found by a later run')
             cancel_statements(settings, run_id)
             ended_long_ago = heartbeat_old
-        if status != 'superseded' and (keep or (status not in STOPPED_ENDS and not ended_long_ago)):
+        if status not in ('superseded', 'unchanged') and (keep or (status not in STOPPED_ENDS and not ended_long_ago)):
             continue
         if _drop_build(settings, run_id, status):
             dropped.append(run_id)

@@ -1,13 +1,12 @@
 """The start of a run: check the settings, the input files and the database before any work, then
 register the run's build (lifecycle.begin). Both pipelines start here; the Postgres pipeline's
-build also gets its empty raw tables and evidence tables."""
+run then decides what it does with each file (its plan, kept in the build)."""
 from __future__ import annotations
 
 from typing import Callable
 
-from psycopg2 import sql
-
 from mage_project.builds import block_outputs, lifecycle
+from mage_project.builds.plan import record_plan
 from mage_project.core import db
 from mage_project.core.settings import (
     ConfigurationError,
@@ -17,11 +16,14 @@ from mage_project.core.settings import (
     connection_settings,
     current_env,
     dataset_dir,
+    full_refresh,
+    interval_window,
+    reload_window,
     use_project_environment,
 )
 from mage_project.ingest.dialect import Table
-from mage_project.ingest.evidence import create_evidence_tables
-from mage_project.ingest.files import LocalFiles, check_input_files
+from mage_project.ingest.files import Inputs, LocalFiles, check_input_files
+from mage_project.ingest.manifest import Plan, plan_files
 
 
 def check_database_encoding(conn) -> None:
@@ -52,9 +54,10 @@ def check_reader_roles(conn, settings) -> None:
 
 
 def open_build(run_variables: dict | None, dataset: str,
-               check_inputs: Callable[[], dict[str, Table]]) -> tuple[lifecycle.Build, dict[str, Table]]:
-    """Check the settings, the input files (``check_inputs``, which returns the DDL's tables) and
-    the database, then register a new build (build_<run id>). ``run_id`` may come from the run's
+               check_inputs: Callable[[], tuple[dict[str, Table], Inputs]]
+               ) -> tuple[lifecycle.Build, tuple[dict[str, Table], Inputs]]:
+    """Check the settings, the input files (``check_inputs``, which returns the DDL's tables and the
+    files) and the database, then register a new build (build_<run id>). ``run_id`` may come from the run's
     variables (make run passes one, to print this run's answers); otherwise one is made. Raises
     before any database work if a setting or an input is unusable."""
     run_variables = run_variables or {}
@@ -62,7 +65,7 @@ def open_build(run_variables: dict | None, dataset: str,
     check_settings(run_variables)
     run_id = lifecycle.checked_run_id(run_variables.get('run_id'))
     settings = connection_settings(current_env())
-    tables = check_inputs()
+    found = check_inputs()
     with db.transaction(settings) as conn:
         check_database_encoding(conn)
         check_reader_roles(conn, settings)
@@ -71,17 +74,36 @@ def open_build(run_variables: dict | None, dataset: str,
                 if run_variables.get('pipeline_run_id') else None)
     if mage_run:
         mage_run['id'] = mage_run.pop('pipeline_run_id')
-    return lifecycle.begin(run_id, dataset, settings, build_abandon_seconds(), mage_run), tables
+    return lifecycle.begin(run_id, dataset, settings, build_abandon_seconds(), mage_run), found
 
 
-def start_run(run_variables: dict | None = None) -> lifecycle.Build:
-    """Start a run of the Postgres pipeline: open_build, then the build's raw tables and evidence
-    tables."""
+def backfill_window(run_variables: dict) -> tuple | None:
+    """The interval of a run that a Mage backfill started (its pipeline run has a backfill): the
+    days whose files it reloads. Scheduled and editor runs get an interval too, and ignore it."""
+    run_id = run_variables.get('pipeline_run_id')
+    if not run_id:
+        return None
+    try:
+        from mage_ai.orchestration.db.models.schedules import PipelineRun
+
+        run = PipelineRun.query.get(int(run_id))
+    except Exception:  # noqa: BLE001 - no Mage database here: not a backfill
+        return None
+    if run is None or not run.backfill_id:
+        return None
+    return interval_window(run.variables or {})
+
+
+def start_run(run_variables: dict | None = None) -> tuple[lifecycle.Build, Plan]:
+    """Start a run of the Postgres pipeline: open_build, then decide what it does with each input
+    file (manifest.plan_files: the full refresh, the window of days to reload) and record that in
+    its build (plan.record_plan)."""
+    run_variables = run_variables or {}
     folder = dataset_dir()
-    build, tables = open_build(run_variables, str(folder), lambda: check_input_files(LocalFiles(), str(folder)))
+    build, (tables, inputs) = open_build(run_variables, str(folder),
+                                         lambda: check_input_files(LocalFiles(), str(folder)))
+    window = reload_window(run_variables) or backfill_window(run_variables)
     with db.transaction() as conn, conn.cursor() as cursor:
-        for table in tables.values():
-            cursor.execute(sql.SQL('create table {}.{} ({})').format(
-                sql.Identifier(build.schema), sql.Identifier(table.name), sql.SQL(table.ddl())))
-        create_evidence_tables(cursor, build.schema)
-    return build
+        plan = plan_files(cursor, inputs, full_refresh(run_variables), window, str(folder))
+        record_plan(cursor, build.schema, plan, str(folder))
+    return build, plan

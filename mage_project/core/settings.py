@@ -8,6 +8,7 @@ import os
 import re
 import tempfile
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from mage_project.catalog import PROJECT_DIR, VariableError, numbers
@@ -301,6 +302,62 @@ def _port() -> None:
         raise ConfigurationError(f'POSTGRES_PORT={raw!r} is not a port; allowed: a whole number from 1 to 65535')
 
 
+def full_refresh(run_variables: dict | None = None) -> bool:
+    """The pipeline variable ``full_refresh``: rebuild from every file, as dbt's --full-refresh does
+    (`make run FULL_REFRESH=1`, `--runtime-vars '{"full_refresh": true}'`, a trigger's variables)."""
+    value = (run_variables or {}).get('full_refresh')
+    raw = str(value).strip().lower() if value is not None else ''
+    if raw not in _TRUE + _FALSE + ('none',):
+        raise ConfigurationError(f'full_refresh={value!r} (pipeline variable) is not allowed; allowed: true or false')
+    return raw in _TRUE
+
+
+def _day(name: str, value) -> date | None:
+    if value is None or str(value).strip() in ('', 'None'):
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return datetime.fromisoformat(str(value).strip().replace('Z', '+00:00')).date()
+    except ValueError:
+        raise ConfigurationError(f'{name}={value!r} (pipeline variable) is not allowed; allowed: a date, '
+                                 'YYYY-MM-DD') from None
+
+
+def reload_window(run_variables: dict | None = None) -> tuple[date, date] | None:
+    """The days whose dated event files the run loads again even where unchanged: the pipeline
+    variables ``reload_from`` and ``reload_to`` (`make run FROM=... TO=...`; one of them alone is one
+    day), both inclusive. None: no window."""
+    variables = run_variables or {}
+    start, end = _day('reload_from', variables.get('reload_from')), _day('reload_to', variables.get('reload_to'))
+    if start is None and end is None:
+        return None
+    start, end = start or end, end or start
+    if end < start:
+        raise ConfigurationError(f'reload_from={start} is after reload_to={end}; allowed: reload_from on or '
+                                 'before reload_to')
+    return start, end
+
+
+def interval_window(run_variables: dict | None = None) -> tuple[date, date] | None:
+    """The days of a Mage backfill run's interval: from interval_start_datetime to the day before
+    interval_end_datetime (the interval is half-open; without an end, the start's day)."""
+    variables = run_variables or {}
+    start = _day('interval_start_datetime', variables.get('interval_start_datetime'))
+    if start is None:
+        return None
+    raw_end = variables.get('interval_end_datetime')
+    end_day = _day('interval_end_datetime', raw_end)
+    if end_day is None:
+        return start, start
+    end_moment = raw_end if isinstance(raw_end, datetime) else datetime.fromisoformat(
+        str(raw_end).strip().replace('Z', '+00:00'))
+    last = (end_moment - timedelta(microseconds=1)).date()
+    return start, max(start, last)
+
+
 def check_settings(run_variables: dict | None = None) -> None:
     """Read every setting of a run once, at its start, so a bad value stops the run before any
     work with one message naming each variable, its value and what is allowed."""
@@ -308,7 +365,8 @@ def check_settings(run_variables: dict | None = None) -> None:
     checks = (check_line_endings, current_env, publish_wait_seconds, build_abandon_seconds, analytics_reader_roles,
               _port, statement_timeout_seconds, keep_failed_builds, check_report_dir,
               lambda: max_rejected_share((run_variables or {}).get('max_rejected_share')),
-              lambda: numbers(run_variables))
+              lambda: numbers(run_variables), lambda: full_refresh(run_variables),
+              lambda: reload_window(run_variables))
     for check in checks:
         try:
             check()

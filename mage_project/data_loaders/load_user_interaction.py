@@ -1,5 +1,5 @@
-from mage_project.builds.lifecycle import current, ensure_owned
-from mage_project.ingest.load import check_load_balanced, check_load_report, load_raw_table, sample_rows
+from mage_project.builds.plan import load_planned
+from mage_project.ingest.load import check_loads, check_loads_stored, sample_rows
 
 if 'data_loader' not in globals():
     from mage_ai.data_preparation.decorators import data_loader
@@ -9,13 +9,16 @@ if 'test' not in globals():
 
 @data_loader
 def load_user_interaction(*args, **kwargs):
-    """Stream user_interaction.csv into this run's raw user_interaction table (start_run made it).
-    Outputs: the file's line counts (read, loaded, rejected) and a sample of the loaded rows."""
-    build = ensure_owned()
-    return load_raw_table(build.schema, build.run_id, 'user_interaction', kwargs), sample_rows(build.schema, 'user_interaction')
+    """Stream each new or changed event file into a table of its own in store, one transaction per
+    file (user_interaction.csv, or the files of the folder user_interaction/). Outputs: a row per
+    event file (what the run did with it: new, changed, unchanged, re-delivered, ...; the line
+    counts of the load that holds it) and a sample of the rows this run loaded."""
+    report = load_planned('user_interaction', kwargs)
+    loaded = report[report.action.isin(('new', 'changed', 'reload', 'refresh'))]
+    return report, sample_rows([int(x) for x in loaded.load_id.dropna()])
 
 
 @test
 def test_every_line_loaded_or_rejected(report, sample, *args) -> None:
-    check_load_report(report, sample)
-    check_load_balanced(report, current().schema, 'user_interaction')
+    check_loads(report)
+    check_loads_stored(report)

@@ -1,5 +1,5 @@
-from mage_project.builds.lifecycle import current, ensure_owned
-from mage_project.ingest.load import check_load_balanced, check_load_report, load_raw_table, sample_rows
+from mage_project.builds.plan import load_planned, select_users
+from mage_project.ingest.load import check_loads, check_loads_stored, sample_rows
 
 if 'data_loader' not in globals():
     from mage_ai.data_preparation.decorators import data_loader
@@ -9,13 +9,16 @@ if 'test' not in globals():
 
 @data_loader
 def load_users(*args, **kwargs):
-    """Stream users.csv into this run's raw users table (start_run made it).
-    Outputs: the file's line counts (read, loaded, rejected) and a sample of the loaded rows."""
-    build = ensure_owned()
-    return load_raw_table(build.schema, build.run_id, 'users', kwargs), sample_rows(build.schema, 'users')
+    """Stream users.csv into a table of its own in store, if it changed since it was published
+    (one full snapshot of the users). Outputs: the file's row (what the run did with it, the line
+    counts of the load that holds it) and a sample of its rows. Then it gives the SQL models the
+    users they read (select_users), so that stg_users and int_users build while the events load."""
+    report = load_planned('users', kwargs)
+    select_users(kwargs)
+    return report, sample_rows([int(x) for x in report.load_id.dropna()])
 
 
 @test
 def test_every_line_loaded_or_rejected(report, sample, *args) -> None:
-    check_load_report(report, sample)
-    check_load_balanced(report, current().schema, 'users')
+    check_loads(report)
+    check_loads_stored(report)

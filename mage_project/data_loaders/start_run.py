@@ -8,13 +8,15 @@ if 'test' not in globals():
 
 @data_loader
 def start_run(*args, **kwargs):
-    """Start a run: check the settings and every input file, then create this run's build schema
-    (build_<run id>) with the empty raw tables, registered in audit.pipeline_runs. Every later
-    block of this process works in that schema. Output: one row, the run id and its schema."""
+    """Start a run: check the settings and every input file, create this run's build schema
+    (build_<run id>), registered in audit.pipeline_runs, and decide what it does with each file
+    against the manifest of loaded files (new, changed, unchanged, re-delivered, missing; the
+    pipeline variables full_refresh, reload_from and reload_to). Every later block of this process
+    works in that schema. Output: one row, the run id, its schema and its plan in words."""
     import pandas as pd
 
-    build = begin_run(kwargs)
-    return pd.DataFrame([{'run_id': build.run_id, 'build_schema': build.schema}])
+    build, plan = begin_run(kwargs)
+    return pd.DataFrame([{'run_id': build.run_id, 'build_schema': build.schema, 'files': plan.summary()}])
 
 
 @test

@@ -49,19 +49,26 @@ def record_load(cursor, schema: str, run_id: str, source_file: str, dataset: str
          counts.rows_rejected, counts.values_adjusted))
 
 
-def check_loadable(path, counts: LoadCounts, max_share: float, schema: str) -> None:
-    """Refuse to publish a file that yields no row, or whose rejected share is over ``max_share``:
-    the message names the file, the counts, the most common reasons and where the rejected lines are
-    (``schema``.rejected_rows)."""
+def refusal(path, counts: LoadCounts, max_share: float, where_rejected: str) -> DatasetError | None:
+    """Why a file that yields no row, or whose rejected share is over ``max_share``, is not
+    published (None: it may be): the message names the file, the counts, the most common reasons
+    and where the rejected lines are (``where_rejected``)."""
     share = counts.rows_rejected / counts.lines_read if counts.lines_read else 1.0
     where = (f'{path}: {counts.lines_read} lines read, {counts.rows_loaded} loaded, '
              f'{counts.rows_rejected} rejected')
     reasons = f' (most common reasons: {counts.top_reasons()})' if counts.reasons else ''
     if counts.rows_loaded == 0:
-        raise DatasetError(f'{where}{reasons}: no loadable row; refusing to publish, the previous tables stay')
+        return DatasetError(f'{where}{reasons}: no loadable row; refusing to publish, the previous tables stay')
     if share > max_share:
-        raise DatasetError(
+        return DatasetError(
             f'{where}{reasons}: {share:.1%} rejected is over the limit of {max_share:.1%} '
             '(MAX_REJECTED_SHARE, or the pipeline variable max_rejected_share); refusing to publish, '
-            'the previous tables stay. The rejected lines are in this run\'s build schema, '
-            f'{schema}.rejected_rows.')
+            f'the previous tables stay. The rejected lines are in {where_rejected}.')
+    return None
+
+
+def check_loadable(path, counts: LoadCounts, max_share: float, schema: str) -> None:
+    """refusal(), raised (the Spark pipeline's loads: the rejected lines are in its build)."""
+    problem = refusal(path, counts, max_share, f"this run's build schema, {schema}.rejected_rows")
+    if problem:
+        raise problem

@@ -1,128 +1,169 @@
-"""The Postgres pipeline's raw layer: stream each CSV file into its raw table with COPY.
+"""The Postgres pipeline's raw layer: stream each input file into a table of its own in store with
+COPY, one transaction per file, and record it in the manifest (audit.file_loads).
 
-Nothing is deduplicated or dropped here. Every line of a file is either a row of its raw table or
-a row of ``rejected_rows``, and ``load_audit`` records the counts so they can be checked. The
-loader works in the build schema it is given (the block passes its run's).
+Nothing is deduplicated or dropped here. Every line of a file is either a row of its table or a
+row of store.rejected_rows, and the manifest records the counts so they can be checked. A file's
+load is all or nothing: a run killed in the middle of a file leaves nothing of it, and the files it
+had loaded stay, for the next run to publish (manifest.decide: adopt). Two runs never load the same
+file at once: the load holds a lock named after the file, and a run that waited for it publishes
+the other's load when it is of the same content.
 """
 from __future__ import annotations
 
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 from psycopg2 import sql
 
+from mage_project.catalog import AUDIT, STORE
 from mage_project.core import db
-from mage_project.core.settings import connection_settings, current_env, dataset_dir, max_rejected_share
-from mage_project.ingest.dialect import Adjustment, DatasetError, LoadCounts, Rejection, iter_copy_lines
-from mage_project.ingest.evidence import ADJUSTED_COLUMNS, REJECTED_COLUMNS, check_loadable, copy_row, record_load
-from mage_project.ingest.files import LocalFiles, input_file, read_ddl
+from mage_project.core.settings import connection_settings, current_env
+from mage_project.ingest.dialect import Adjustment, DatasetError, LoadCounts, Rejection, Table, iter_copy_lines
+from mage_project.ingest.evidence import ADJUSTED_COLUMNS, REJECTED_COLUMNS, copy_row, refusal
+from mage_project.ingest.manifest import FileState, Planned
 
 SAMPLE_ROWS = 5
+# pg_advisory_xact_lock(FILE_LOCK_CLASS, hashtext(path)): the lock of one file's load.
+FILE_LOCK_CLASS = 0x6D61
 
 
-def file_state(path) -> tuple[int, int, int]:
-    """What changes when a file is written to or replaced: its size, modification time and inode."""
-    stat = path.stat()
-    return stat.st_size, stat.st_mtime_ns, stat.st_ino
+@dataclass(frozen=True)
+class FileLoad:
+    """What a load did: its manifest row (``load_id``), its counts, and whether this run read the
+    file (False: it took another run's load of the same content)."""
+    planned: Planned
+    load_id: int
+    counts: LoadCounts
+    read: bool = True
+    note: str = ''
 
 
-def load_raw_table(schema: str, run_id: str, name: str, run_variables: dict | None = None) -> pd.DataFrame:
-    """Stream ``<DATASET_DIR>/<name>.csv`` (or .csv.gz) into <schema>.<name>; rejected lines into
-    <schema>.rejected_rows, values loaded differently from their spelling into
-    <schema>.adjusted_values (``schema``: the build of run ``run_id``). Returns one row: file, table and the line counts. Raises, after
-    committing the evidence to the build schema, when the file is not fit to publish."""
+def _changed(location: str, planned: Planned) -> DatasetError:
+    return DatasetError(f'{location}: changed while it was read (size and modification time differ from when '
+                        'the run began reading it); nothing of it is loaded: run again once it is complete')
+
+
+def _concurrent_load(cursor, planned: Planned, high_water: int):
+    """A load of the same file and content that another run made after this run planned."""
+    cursor.execute(sql.SQL(
+        "select load_id, run_id, lines_read, rows_loaded, rows_rejected, values_adjusted from {}.file_loads "
+        "where source_file = %s and sha256 = %s and status in ('loaded', 'published') and load_id > %s "
+        'order by load_id desc limit 1').format(sql.Identifier(AUDIT)),
+        (planned.file.relative, planned.sha256, high_water))
+    return cursor.fetchone()
+
+
+def load_file(planned: Planned, table: Table, run_id: str, dataset: str, max_share: float,
+              high_water: int) -> FileLoad:
+    """Load one input file into store.<events|users>_<load id> and its evidence, and record it in
+    the manifest as loaded, in one transaction. Raises DatasetError naming the file when it changed
+    since it was planned or while it was read; a file unfit to publish (no loadable row, too many
+    rejected) is recorded as refused, its evidence kept, and raises too."""
     settings = connection_settings(current_env())
-    folder = dataset_dir()
-    table = read_ddl(LocalFiles(), str(folder))[name]
-    path = Path(input_file(LocalFiles(), str(folder), name))
-    max_share = max_rejected_share((run_variables or {}).get('max_rejected_share'))
-    raw = schema
+    location = planned.file.location
+    prefix = 'users' if table.name == 'users' else 'events'
     counts = LoadCounts()
-    before = file_state(path)
     with tempfile.TemporaryFile('w+', encoding='utf-8') as rejected, \
             tempfile.TemporaryFile('w+', encoding='utf-8') as adjusted, \
-            db.transaction(settings) as conn:
+            db.transaction(settings) as conn, conn.cursor() as cursor:
+        cursor.execute('select pg_advisory_xact_lock(%s, hashtext(%s))', (FILE_LOCK_CLASS, planned.file.relative))
+        other = _concurrent_load(cursor, planned, high_water)
+        if other is not None:
+            load_id, other_run, *numbers = other
+            return FileLoad(planned, load_id, LoadCounts(*numbers), read=False,
+                            note=f'loaded meanwhile by run {other_run}: not loaded twice')
+        if FileState.of(location) != planned.state:
+            raise _changed(location, planned)
+        cursor.execute(sql.SQL("select nextval(pg_get_serial_sequence('{}.file_loads', 'load_id'))").format(
+            sql.SQL(AUDIT)))
+        load_id = cursor.fetchone()[0]
+        store_table = f'{prefix}_{load_id}'
+        source_file = planned.file.relative
+
         def spooled(spool, text: str) -> None:
             try:
                 spool.write(text)
             except OSError as error:  # the rejected lines are kept aside until the rows are in
-                raise DatasetError(f'{path}: no room to keep its rejected lines and adjusted values aside in '
+                raise DatasetError(f'{location}: no room to keep its rejected lines and adjusted values aside in '
                                    f'{tempfile.gettempdir()} (TMPDIR): {error.strerror or error}; nothing of it '
                                    'is loaded') from error
 
         def reject(rejection: Rejection) -> None:
-            spooled(rejected, copy_row(path.name, rejection.line_number, rejection.raw_text, rejection.reason))
+            spooled(rejected, copy_row(load_id, source_file, rejection.line_number, rejection.raw_text,
+                                       rejection.reason))
 
         def adjust(note: Adjustment) -> None:
-            spooled(adjusted, copy_row(path.name, note.line_number, note.column, note.raw_value,
+            spooled(adjusted, copy_row(load_id, source_file, note.line_number, note.column, note.raw_value,
                                        note.loaded_value, note.reason))
 
-        db.copy_lines(conn, raw, name, table.column_names,
-                      iter_copy_lines(path, table, counts, reject, adjust))
-        if file_state(path) != before:  # written to while it was read: what was read may be half a line
-            raise DatasetError(f'{path}: changed while it was read (size and modification time differ from '
-                               'when the load began); nothing of it is loaded: run again once it is complete')
-        for spool, target, columns in ((rejected, 'rejected_rows', REJECTED_COLUMNS),
-                                       (adjusted, 'adjusted_values', ADJUSTED_COLUMNS)):
+        cursor.execute(sql.SQL('create table {} ({})').format(sql.Identifier(STORE, store_table), sql.SQL(table.ddl())))
+        db.copy_lines(conn, STORE, store_table, table.column_names, iter_copy_lines(Path(location), table, counts, reject,
+                                                                                    adjust))
+        if FileState.of(location) != planned.state:  # written to while it was read: half a line, maybe
+            raise _changed(location, planned)
+        for spool, target, columns in ((rejected, 'rejected_rows', ('load_id',) + REJECTED_COLUMNS),
+                                       (adjusted, 'adjusted_values', ('load_id',) + ADJUSTED_COLUMNS)):
             spool.seek(0)
-            db.copy_lines(conn, raw, target, columns, spool)
-        with conn.cursor() as cursor:
-            record_load(cursor, schema, run_id, path.name, str(folder), name, counts)
-            if not counts.balanced:
-                raise RuntimeError(f'{path}: {counts} does not balance; nothing committed')
-            # Fresh statistics, so the staging queries join and sort with the right plans.
-            cursor.execute(sql.SQL('analyze {}.{}').format(sql.Identifier(raw), sql.Identifier(name)))
-    check_loadable(path, counts, max_share, schema)
-    return pd.DataFrame([{
-        'source_file': path.name, 'target_table': f'raw.{name}', 'lines_read': counts.lines_read,
-        'rows_loaded': counts.rows_loaded, 'rows_rejected': counts.rows_rejected,
-        'values_adjusted': counts.values_adjusted,
-    }])
-
-
-def sample_rows(schema: str, name: str, limit: int = SAMPLE_ROWS) -> pd.DataFrame:
-    """The first rows of the raw table <schema>.<name>, for block previews and logs."""
-    with db.transaction() as conn:
-        return db.fetch_frame(conn, sql.SQL('select * from {}.{} limit %s').format(
-            sql.Identifier(schema), sql.Identifier(name)), (limit,))
-
-
-def stored_counts(schema: str, source_file: str, name: str) -> dict[str, int]:
-    """What the database holds for one file: rows in its raw table, its rejected rows, and the
-    audit row's counts."""
-    with db.transaction() as conn, conn.cursor() as cursor:
+            db.copy_lines(conn, STORE, target, columns, spool)
+        if not counts.balanced:
+            raise RuntimeError(f'{location}: {counts} does not balance; nothing committed')
+        problem = refusal(location, counts, max_share, f'{STORE}.rejected_rows where load_id = {load_id}')
         cursor.execute(sql.SQL(
-            'select (select count(*) from {raw}.{table}), '
-            '(select count(*) from {raw}.rejected_rows where source_file = %s), '
-            'a.lines_read, a.rows_loaded, a.rows_rejected from {raw}.load_audit a where a.source_file = %s'
-        ).format(raw=sql.Identifier(schema), table=sql.Identifier(name)), (source_file, source_file))
-        row = cursor.fetchone()
-    keys = ('table_rows', 'rejected_rows', 'lines_read', 'rows_loaded', 'rows_rejected')
-    return dict(zip(keys, row)) if row else {}
+            'insert into {}.file_loads (load_id, source_file, target_table, file_date, size, mtime_ns, sha256, '
+            'run_id, status, dataset_dir, store_table, lines_read, rows_loaded, rows_rejected, values_adjusted, note) '
+            'values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)').format(sql.Identifier(AUDIT)),
+            (load_id, source_file, f'raw.{table.name}', planned.file.file_date, planned.state.size,
+             planned.state.mtime_ns, planned.sha256, run_id, 'refused' if problem else 'loaded', dataset,
+             None if problem else store_table, counts.lines_read, counts.rows_loaded, counts.rows_rejected,
+             counts.values_adjusted, str(problem) if problem else planned.note or None))
+        if problem:
+            cursor.execute(sql.SQL('drop table {}').format(sql.Identifier(STORE, store_table)))
+        else:
+            # Fresh statistics, so the models join the new rows with the right plans.
+            cursor.execute(sql.SQL('analyze {}').format(sql.Identifier(STORE, store_table)))
+    if problem:
+        raise problem
+    return FileLoad(planned, load_id, counts)
 
 
-def check_load_report(report: pd.DataFrame, sample: pd.DataFrame) -> None:
+def sample_rows(load_ids: list[int], limit: int = SAMPLE_ROWS) -> pd.DataFrame:
+    """The first rows of the loads ``load_ids`` (their store tables), for block previews and logs."""
+    with db.transaction() as conn, conn.cursor() as cursor:
+        cursor.execute(sql.SQL('select store_table from {}.file_loads where load_id = any(%s) and store_table is not null '
+                               'order by load_id').format(sql.Identifier(AUDIT)), (load_ids,))
+        tables = [row[0] for row in cursor.fetchall()]
+        if not tables:
+            return pd.DataFrame()
+        return db.fetch_frame(conn, sql.SQL('select * from {} limit %s').format(sql.Identifier(STORE, tables[0])),
+                              (limit,))
+
+
+def check_loads(report: pd.DataFrame) -> None:
     """The test of every loader block, on either pipeline: every line read is loaded or rejected,
-    and the sample shows the first loaded rows. Raises AssertionError saying what broke."""
-    row = report.iloc[0]
-    assert row.lines_read == row.rows_loaded + row.rows_rejected, (
-        f'{row.source_file}: {row.lines_read} lines read, but {row.rows_loaded} loaded '
-        f'+ {row.rows_rejected} rejected')
-    assert len(sample) == min(SAMPLE_ROWS, int(row.rows_loaded)), 'the sample should show the first loaded rows'
+    file by file. Raises AssertionError naming the file."""
+    for row in report.itertuples():
+        if pd.isna(row.lines_read):
+            continue
+        assert row.lines_read == row.rows_loaded + row.rows_rejected, (
+            f'{row.source_file}: {row.lines_read} lines read, but {row.rows_loaded} loaded '
+            f'+ {row.rows_rejected} rejected')
 
 
-def check_load_balanced(report: pd.DataFrame, schema: str, name: str) -> None:
-    """The data contract of a raw load in Postgres: the database holds exactly what the loader
-    reported (the raw table, rejected_rows, load_audit). Raises AssertionError saying what broke."""
-    row = report.iloc[0]
-    stored = stored_counts(schema, row.source_file, name)
-    assert stored.get('table_rows') == row.rows_loaded, (
-        f'raw.{name} holds {stored.get("table_rows")} rows; the loader reported {row.rows_loaded}')
-    assert stored.get('rejected_rows') == row.rows_rejected, (
-        f'rejected_rows holds {stored.get("rejected_rows")} rows for {row.source_file}; '
-        f'the loader reported {row.rows_rejected}')
-    audit = tuple(stored.get(key) for key in ('lines_read', 'rows_loaded', 'rows_rejected'))
-    assert audit == (row.lines_read, row.rows_loaded, row.rows_rejected), (
-        f'load_audit records {audit} (read, loaded, rejected) for {row.source_file}; the loader reported '
-        f'{(row.lines_read, row.rows_loaded, row.rows_rejected)}')
+def check_loads_stored(report: pd.DataFrame) -> None:
+    """The data contract of the loads in Postgres: each load's table and evidence hold exactly what
+    the manifest records for it. Raises AssertionError naming the file."""
+    load_ids = [int(x) for x in report.load_id.dropna()] if 'load_id' in report else []
+    with db.transaction() as conn, conn.cursor() as cursor:
+        for load_id in load_ids:
+            cursor.execute(sql.SQL('select source_file, store_table, rows_loaded, rows_rejected from {}.file_loads '
+                                   'where load_id = %s').format(sql.Identifier(AUDIT)), (load_id,))
+            source_file, store_table, rows_loaded, rows_rejected = cursor.fetchone()
+            cursor.execute(sql.SQL('select (select count(*) from {}), (select count(*) from {}.rejected_rows '
+                                   'where load_id = %s)').format(sql.Identifier(STORE, store_table),
+                                                                 sql.Identifier(STORE)), (load_id,))
+            table_rows, rejected_rows = cursor.fetchone()
+            assert (table_rows, rejected_rows) == (rows_loaded, rows_rejected), (
+                f'{source_file}: store holds {table_rows} rows and {rejected_rows} rejected lines; the manifest '
+                f'records {rows_loaded} and {rows_rejected}')
