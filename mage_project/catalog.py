@@ -32,42 +32,64 @@ RAW_TABLES: dict[str, tuple[str, ...]] = {
 DDL_FILE = 'tables.sql'
 
 LAYERS = ('raw', 'staging', 'intermediate', 'analytics')
+AUDIT = 'audit'  # the registry of runs (pipeline_runs), the manifest of loads (file_loads), the state
+STORE = 'store'  # what runs keep between them: the loaded files' rows and the incremental state
 
 
 @dataclass(frozen=True)
 class Model:
-    """A table a run builds. ``layer`` is the schema that publishes it as a view (None: built for
-    other models, not published); ``key`` its primary key, checked before the publish (None: the
-    grain is a line of a file, with no key); ``ranked``: it has a position column running 1..n;
-    ``scales_with_events``: its size grows with the event log (the run's summary does not count it)."""
+    """A table or view of the pipeline. ``layer`` is the schema that publishes it as a view (None:
+    a table of a run's build that other models read, not published). ``source`` says what the
+    published view shows: 'build', a table of the run's build (the question tables); 'store', the
+    state that runs keep and update in place (the loaded rows, int_event_copies, ...); 'view', a
+    query over the published layer below it, run when read (staging, int_user_activity).
+    ``key``: its primary key, checked before the publish where a build has the table (None: no
+    key); ``ranked``: it has a position column running 1..n; ``scales_with_events``: its size
+    grows with the event log (the run's summary does not count it)."""
     name: str
     layer: str | None
     key: tuple[str, ...] | None = None
     ranked: bool = False
     scales_with_events: bool = False
+    source: str = 'build'
 
 
 MODELS = (
-    Model('users', 'raw', scales_with_events=True),
-    Model('user_interaction', 'raw', scales_with_events=True),
-    Model('rejected_rows', 'raw', ('source_file', 'line_number'), scales_with_events=True),
-    Model('adjusted_values', 'raw', ('source_file', 'line_number', 'column_name'), scales_with_events=True),
-    Model('load_audit', 'raw', ('source_file',), scales_with_events=True),
-    Model('stg_users', 'staging', scales_with_events=True),
-    Model('stg_user_interaction', 'staging', scales_with_events=True),
-    Model('int_users', 'intermediate', ('user_id',)),
-    Model('int_event_copies', 'intermediate', scales_with_events=True),
-    Model('int_user_events', 'intermediate', ('user_id', 'event_type')),
-    Model('int_user_activity', 'intermediate', ('user_id',)),
+    Model('users', 'raw', scales_with_events=True, source='store'),
+    Model('user_interaction', 'raw', scales_with_events=True, source='store'),
+    Model('rejected_rows', 'raw', ('source_file', 'line_number'), scales_with_events=True, source='store'),
+    Model('adjusted_values', 'raw', ('source_file', 'line_number', 'column_name'), scales_with_events=True,
+          source='store'),
+    Model('load_audit', 'raw', ('source_file',), source='store'),
+    Model('stg_users', 'staging', scales_with_events=True, source='view'),
+    Model('stg_user_interaction', 'staging', scales_with_events=True, source='view'),
+    Model('int_users', 'intermediate', ('user_id',), source='store'),
+    Model('int_event_copies', 'intermediate', scales_with_events=True, source='store'),
+    Model('int_user_events', 'intermediate', ('user_id', 'event_type'), source='store'),
+    Model('int_user_activity', 'intermediate', source='view'),
     Model('orphan_events_by_type', 'analytics', ('event_type',), ranked=True),
     Model('duplicate_events_by_date', 'analytics', ('event_date',), ranked=True),
     Model('visitors_by_country', 'analytics', ('country',), ranked=True),
     Model('valuable_users_by_age_group', 'analytics', ('age_group',), ranked=True),
     Model('answers', 'analytics', ('question_id',)),
     Model('conflicting_users', None),
+    # What a run changes, in its build: the incremental models (transformers/int_*_changes.sql, ...).
+    Model('int_event_copy_changes', None, scales_with_events=True),
+    Model('int_user_event_changes', None, ('user_id', 'event_type')),
+    Model('int_touched_users', None, ('user_id',)),
+    Model('int_user_event_sides', None, ('user_id', 'event_type', 'sign')),
+    Model('int_user_activity_changes', None, ('user_id', 'sign')),
 )
 MODELS_BY_NAME = {model.name: model for model in MODELS}
 EVIDENCE_TABLES = ('rejected_rows', 'adjusted_values', 'load_audit')
+# What the build's SQL models read besides each other (builds.state makes them): the rows of the
+# loads the run adds or retires and their signs, the users when they change, the run's mode, and
+# the published state, each base_<model> (empty when the run starts from nothing).
+INPUTS = ('users', 'user_interaction', 'load_changes', 'run_inputs')
+STATE_MODELS = ('int_users', 'int_event_copies', 'int_user_events', 'orphan_events_by_type',
+                'duplicate_events_by_date', 'visitors_by_country', 'valuable_users_by_age_group',
+                'conflicting_users')
+BASE_INPUTS = tuple(f'base_{name}' for name in STATE_MODELS)
 
 
 @dataclass(frozen=True)

@@ -3,25 +3,40 @@
 -- logged (exact duplicate copies included, since each copy was logged with the wrong id).
 -- position orders the types by orphan_events, ties broken by orphan_share, then event_type;
 -- is_tied marks types that share their orphan_events count with another type.
-with int_user_events as (
-    select user_id, event_type, event_rows
-    from int_user_events
+-- Kept up to date incrementally: the published counts (base_orphan_events_by_type) plus what the
+-- run's touched users add and take away (int_user_event_sides); a changed users.csv touches every
+-- user, so orphans that gain a user stop being orphans.
+with base_orphan_events_by_type as (
+    select event_type, orphan_events, events
+    from base_orphan_events_by_type
 ),
 
-int_users as (
-    select user_id
-    from int_users
+int_user_event_sides as (
+    select event_type, sign, event_rows, is_known_user
+    from int_user_event_sides
+),
+
+changes as (
+    select
+        event_type,
+        coalesce(sum(sign * event_rows) filter (where not is_known_user), 0) as orphan_events,
+        sum(sign * event_rows) as events
+    from int_user_event_sides
+    group by event_type
 ),
 
 by_type as (
     select
-        int_user_events.event_type,
-        cast(coalesce(sum(int_user_events.event_rows) filter (where int_users.user_id is null), 0) as bigint)
-        as orphan_events,
-        cast(sum(int_user_events.event_rows) as bigint) as events
-    from int_user_events
-    left join int_users on int_user_events.user_id = int_users.user_id
-    group by int_user_events.event_type
+        event_type,
+        cast(sum(orphan_events) as bigint) as orphan_events,
+        cast(sum(events) as bigint) as events
+    from (
+        select event_type, orphan_events, events from base_orphan_events_by_type
+        union all
+        select event_type, orphan_events, events from changes
+    ) as counts
+    group by event_type
+    having sum(events) > 0
 ),
 
 final as (

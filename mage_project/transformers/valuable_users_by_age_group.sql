@@ -16,9 +16,17 @@
 {%- set old = variables('older_age_group').split('-') %}
 {%- set young_from, young_to = young[0] | int, young[1] | int %}
 {%- set old_from, old_to = old[0] | int, old[1] | int %}
-with int_user_activity as (
-    select age, is_readable_age, age_from, age_to, is_open_ended_age, is_valuable
-    from int_user_activity
+-- Kept up to date incrementally: the published counts (base_valuable_users_by_age_group, placed
+-- with the same numbers: other numbers start from nothing) plus what the run's touched users add
+-- and take away (int_user_activity_changes).
+with base_valuable_users_by_age_group as (
+    select age_group, question_age_group, is_open_ended_age, valuable_users, users
+    from base_valuable_users_by_age_group
+),
+
+int_user_activity_changes as (
+    select sign, age, is_readable_age, age_from, age_to, is_open_ended_age, is_valuable
+    from int_user_activity_changes
     where not has_conflicting_rows
 ),
 
@@ -26,6 +34,7 @@ with int_user_activity as (
 -- (below, above, or between the groups when they leave a gap)?
 possible_groups as (
     select
+        sign,
         age,
         is_readable_age,
         is_open_ended_age,
@@ -37,11 +46,12 @@ possible_groups as (
         {%- if young_to + 1 < old_from %}
         or age_from < {{ old_from }} and coalesce(age_to, {{ old_from }}) > {{ young_to }}
         {%- endif %} as could_be_neither
-    from int_user_activity
+    from int_user_activity_changes
 ),
 
 placed as (
     select
+        sign,
         age,
         is_open_ended_age,
         is_valuable,
@@ -58,15 +68,33 @@ placed as (
     from possible_groups
 ),
 
-by_age as (
+changes as (
     select
         age as age_group,
         question_age_group,
         is_open_ended_age,
-        count(*) filter (where is_valuable) as valuable_users,
-        count(*) as users
+        coalesce(sum(sign) filter (where is_valuable), 0) as valuable_users,
+        sum(sign) as users
     from placed
     group by age, question_age_group, is_open_ended_age
+),
+
+by_age as (
+    select
+        age_group,
+        question_age_group,
+        is_open_ended_age,
+        cast(sum(valuable_users) as bigint) as valuable_users,
+        cast(sum(users) as bigint) as users
+    from (
+        select age_group, question_age_group, is_open_ended_age, valuable_users, users
+        from base_valuable_users_by_age_group
+        union all
+        select age_group, question_age_group, is_open_ended_age, valuable_users, users
+        from changes
+    ) as counts
+    group by age_group, question_age_group, is_open_ended_age
+    having sum(users) > 0
 ),
 
 final as (

@@ -20,8 +20,10 @@ def tiny_build(database):
         cursor.execute(f'create table {SCHEMA}.rejected_rows (source_file text, line_number int)')
         cursor.execute(f"insert into {SCHEMA}.rejected_rows values ('user_interaction.csv', 5)")
         cursor.execute(f'create table {SCHEMA}.adjusted_values (source_file text, line_number int, column_name text)')
-        cursor.execute(f'create table {SCHEMA}.load_audit (source_file text, lines_read bigint)')
-        cursor.execute(f"insert into {SCHEMA}.load_audit values ('users.csv', 2), ('user_interaction.csv', 5)")
+        cursor.execute(f'create table {SCHEMA}.load_audit (source_file text, target_table text, lines_read bigint, '
+                       'rows_loaded bigint, rows_rejected bigint)')
+        cursor.execute(f"insert into {SCHEMA}.load_audit values ('users.csv', 'raw.users', 2, 2, 0), "
+                       "('user_interaction.csv', 'raw.user_interaction', 5, 4, 1)")
         cursor.execute(f'create table {SCHEMA}.answers (question_id text, answer text)')
         cursor.execute(f"insert into {SCHEMA}.answers select 'q' || n, 'an answer' from generate_series(1, 4) n")
     conn.commit()
@@ -34,21 +36,28 @@ def test_a_valid_build_passes(tiny_build):
 
 
 @pytest.mark.parametrize('break_it, failure', [
-    ("insert into {s}.int_users (user_id) values (1)", 'intermediate.int_users (user_id) must be unique and not null'),
-    ("update {s}.int_user_activity set user_id = null where user_id = 2",
-     'intermediate.int_user_activity (user_id) must be unique and not null: 2 rows, 2 distinct, 1 with a null'),
-    ("insert into {s}.int_user_events select * from {s}.int_user_events limit 1",
-     'intermediate.int_user_events (user_id, event_type) must be unique'),
+    ("insert into {s}.int_users (user_id) values (1)", 'int_users (user_id) must be unique and not null'),
+    ("update {s}.int_user_activity_changes set user_id = null where user_id = 2",
+     'int_user_activity_changes (user_id, sign) must be unique and not null: 2 rows, 2 distinct, 1 with a null'),
+    ("insert into {s}.int_user_event_changes select * from {s}.int_user_event_changes limit 1",
+     'int_user_event_changes (user_id, event_type) must be unique'),
     ("update {s}.visitors_by_country set position = position + 1", 'analytics.visitors_by_country.position must run 1..'),
     ("update {s}.orphan_events_by_type set position = 1", 'analytics.orphan_events_by_type.position must run 1..'),
-    ("delete from {s}.stg_user_interaction where event_id = 'E2'", 'every raw event row reaches staging'),
-    ("update {s}.int_event_copies set copies = copies + 1 where event_id = 'E2'",
-     'every raw event row is a copy of a distinct event: 4 vs 5'),
-    ("update {s}.orphan_events_by_type set orphan_events = orphan_events + 1 where position = 1",
-     'orphan counts add up to the orphan rows: 1 vs 2'),
-    ("update {s}.duplicate_events_by_date set surplus_copies = 0", 'surplus copies add up to the duplicate rows'),
+    ("delete from {s}.stg_user_interaction where event_id = 'E2'",
+     'every event row of the loads the run adds or retires reaches staging'),
+    ("update {s}.int_event_copy_changes set copies = copies + 1 where event_id = 'E2'",
+     'the copies of the events change by the rows the run adds and retires: 4 vs 5'),
+    ("update {s}.orphan_events_by_type set events = events + 1 where position = 1",
+     'the events counted by date are those counted by type: 4 vs 5'),
+    ("update {s}.duplicate_events_by_date set event_rows = event_rows + 1",
+     'the events counted are the rows of the published files: 4 vs 5'),
+    ("update {s}.orphan_events_by_type set orphan_events = events + 1 where position = 1",
+     "no orphan count is below 0 or above its type's events"),
+    ("update {s}.duplicate_events_by_date set surplus_copies = -1", 'no date has negative surplus copies'),
     ("update {s}.load_audit set lines_read = lines_read + 1 where source_file = 'users.csv'",
      'every input line is loaded or rejected: 8 vs 7'),
+    ("update {s}.visitors_by_country set users = users + 1 where position = 1",
+     'every user of users is counted once, by country or as conflicting: 2 vs 3'),
     ("delete from {s}.answers where question_id = 'q4'", 'analytics.answers must answer q1, q2, q3, q4: has q1,q2,q3'),
     ("update {s}.answers set answer = '' where question_id = 'q2'", 'analytics.answers must answer q1, q2, q3, q4'),
 ])

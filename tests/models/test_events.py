@@ -1,4 +1,4 @@
-"""stg_user_interaction, int_event_copies, int_user_events and the q1/q2 tables on a handful of given
+"""stg_user_interaction, int_event_copy_changes, int_user_event_changes and the q1/q2 tables on a handful of given
 rows: orphan events counted as logged, exact copies as surplus on their own date, and every tie named
 and broken as documented."""
 from decimal import Decimal
@@ -47,11 +47,11 @@ def test_surplus_copies_fall_on_their_own_date_and_a_tie_goes_to_the_earlier_dat
               + [('E', 2, 'VIEW', '2019-07-03 12:00:00'), ('F', 2, 'VIEW', '2019-07-04 09:00:00')])
     with database.connect() as conn:
         build(conn, USERS, events, until='duplicate_events_by_date')
-        assert rows(conn, 'select event_id, event_time::text, event_date::text, copies from build_test.int_event_copies '
+        assert rows(conn, 'select event_id, event_time::text, event_date::text, copies from build_test.int_event_copy_changes '
                           "where event_id in ('A', 'C') order by event_id, event_time") == [
             ('A', '2019-07-04 23:59:59', '2019-07-04', 3),
             ('C', '2019-07-05 10:00:00', '2019-07-05', 1), ('C', '2019-07-05 10:00:01', '2019-07-05', 1)]
-        assert rows(conn, 'select user_id, event_type, event_rows, distinct_events from build_test.int_user_events '
+        assert rows(conn, 'select user_id, event_type, event_rows, distinct_events from build_test.int_user_event_changes '
                           'order by user_id, event_type') == [
             (1, 'CLICK', 2, 2), (1, 'VIEW', 5, 2), (2, 'VIEW', 2, 2), (9, 'EXIT', 2, 1)]
         assert rows(conn, Q2 + ' order by position') == [

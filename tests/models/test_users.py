@@ -1,4 +1,5 @@
-"""stg_users, int_users, int_user_activity and the q3/q4 tables on a handful of given rows."""
+"""stg_users, int_users, int_user_activity_changes and the q3/q4 tables on a handful of given rows,
+in a run that starts from nothing (so the changes are the whole tables)."""
 import pytest
 
 from mage_project.catalog import age_places, numbers
@@ -69,8 +70,8 @@ def test_conflicting_lines_are_never_mixed_and_exact_repeats_are_one_user(databa
         assert rows(conn, 'select age_group, valuable_users from build_test.valuable_users_by_age_group '
                           'order by position') == [('18-45', 1), ('46-80', 0)]
         assert rows(conn, 'select sum(orphan_events) from build_test.orphan_events_by_type') == [(0,)]
-        assert rows(conn, 'select user_id, is_visitor, is_valuable from build_test.int_user_activity '
-                          'where has_conflicting_rows') == [(1, True, True)]
+        assert rows(conn, 'select user_id, is_visitor, is_valuable from build_test.int_user_activity_changes '
+                          'where sign = 1 and has_conflicting_rows') == [(1, True, True)]
         assert rows(conn, 'select users, visitors, valuable_users from build_test.conflicting_users') == [(1, 1, 1)]
 
 
@@ -78,17 +79,17 @@ def test_valuable_needs_5_views_and_10_clicks_after_removing_copies(database):
     events = events_of(1, 5, 10) + events_of(2, 4, 10) + events_of(3, 5, 9)
     events += [events_of(3, 5, 10)[-1]] * 2  # user 3's tenth click, as two exact copies: one event
     with database.connect() as conn:
-        build(conn, [(1, '18-45', 'DE'), (2, '18-45', 'DE'), (3, '18-45', 'DE')], events, until='int_user_activity')
-        assert rows(conn, 'select user_id, views, clicks, is_valuable from build_test.int_user_activity '
-                          'order by user_id') == [(1, 5, 10, True), (2, 4, 10, False), (3, 5, 10, True)]
+        build(conn, [(1, '18-45', 'DE'), (2, '18-45', 'DE'), (3, '18-45', 'DE')], events, until='int_user_activity_changes')
+        assert rows(conn, 'select user_id, views, clicks, is_valuable from build_test.int_user_activity_changes '
+                          'where sign = 1 order by user_id') == [(1, 5, 10, True), (2, 4, 10, False), (3, 5, 10, True)]
 
 
 def test_the_thresholds_are_the_pipelines_variables(database):
     events = events_of(1, 5, 10) + events_of(2, 4, 10) + events_of(3, 2, 3)
     with database.connect() as conn:
-        build(conn, [(1, '18-45', 'DE'), (2, '18-45', 'DE'), (3, '18-45', 'DE')], events, until='int_user_activity',
+        build(conn, [(1, '18-45', 'DE'), (2, '18-45', 'DE'), (3, '18-45', 'DE')], events, until='int_user_activity_changes',
               variables={'min_views': '2', 'min_clicks': 3})  # as --runtime-vars and the YAML give them
-        assert rows(conn, 'select user_id from build_test.int_user_activity where is_valuable order by 1') == [
+        assert rows(conn, 'select user_id from build_test.int_user_activity_changes where is_valuable order by 1') == [
             (1,), (2,), (3,)]
 
 
