@@ -9,15 +9,17 @@ ended and been superseded are dropped (lifecycle.cleanup).
 """
 from __future__ import annotations
 
+import json
 import time
-from typing import Iterable, Optional
+from dataclasses import dataclass
+from typing import Callable, Iterable, Optional
 
 import psycopg2
 import tenacity
 from psycopg2 import sql
 
+from mage_project.builds import state
 from mage_project.builds.lifecycle import (
-    AUDIT,
     LOCK_TIMEOUT,
     PUBLISH_LOCK_KEY,
     Build,
@@ -26,7 +28,7 @@ from mage_project.builds.lifecycle import (
     foreign_dependents,
     log,
 )
-from mage_project.catalog import LAYERS, PIPELINES, published_by
+from mage_project.catalog import AUDIT, LAYERS, PIPELINES, published_by
 from mage_project.core import db
 from mage_project.core.settings import ConnectionSettings
 
@@ -78,6 +80,16 @@ def _columns(cursor, schema: str, name: str) -> list[tuple[str, str]]:
     return cursor.fetchall()
 
 
+def _query_columns(cursor, query: sql.Composable) -> list[tuple[str, str]]:
+    """The columns a view of ``query`` would have (made as a temporary view, then dropped)."""
+    cursor.execute(sql.SQL('create temporary view publish_candidate as {}').format(query))
+    cursor.execute("select a.attname, format_type(a.atttypid, a.atttypmod) from pg_attribute a "
+                   "where a.attrelid = 'pg_temp.publish_candidate'::regclass and a.attnum > 0 order by a.attnum")
+    columns = cursor.fetchall()
+    cursor.execute('drop view pg_temp.publish_candidate')
+    return columns
+
+
 def _relkind(cursor, schema: str, name: str) -> Optional[str]:
     cursor.execute('select c.relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace '
                    'where n.nspname = %s and c.relname = %s', (schema, name))
@@ -85,8 +97,59 @@ def _relkind(cursor, schema: str, name: str) -> Optional[str]:
     return row[0] if row else None
 
 
-def _publish_once(conn, build: Build, reader_roles: Iterable[str], published: dict[str, tuple[str, ...]]) -> bool:
-    """One try, in one transaction. Returns False if the run was already published (a retry)."""
+@dataclass
+class Incremental:
+    """What the publish of the Postgres pipeline's run needs to apply its changes to the state:
+    the run's question numbers and variables, the raw tables' DDL, ``rebuild`` (runs the build's
+    SQL models and answers again on a connection, after its inputs changed) and ``check`` (the data
+    contracts of the build, as sentences)."""
+    numbers: object
+    variables: dict
+    tables: dict
+    rebuild: Callable
+    check: Callable
+
+
+Definitions = dict[tuple[str, str], tuple[sql.Composable, Optional[str]]]
+
+
+def _apply_state(cursor, conn, build: Build, incremental: Incremental) -> tuple[Optional[Definitions], str]:
+    """Work out the run's changes against the state as it is now; run its models again if they or
+    the state changed since its build was made (rebase); check the contracts; apply the changes.
+    Returns the definitions of the published views over the state (None: nothing to publish) and
+    a note."""
+    current = state.read_state(cursor, lock=True)
+    changes = state.final_changes(cursor, build.schema, current, incremental.numbers)
+    note = ''
+    if json.dumps(changes.key()) != state.prepared_key(cursor, build.schema):
+        state.prepare_inputs(cursor, build.schema, changes, current, incremental.tables)
+        incremental.rebuild(conn)
+        note = 'the state changed while the run built: its models ran again at the publish'
+        log.warning('run %s: %s', build.run_id, note)
+    failures = incremental.check(conn)
+    if failures:
+        raise ContractsFailed('not published, the previous tables stay: ' + '; '.join(failures))
+    if changes.nothing and _published_views_exist(cursor):
+        return None, 'nothing new: nothing published'
+    tables = state.apply(cursor, build.schema, build.run_id, changes, current, incremental.numbers)
+    return state.definitions(cursor, build.schema, changes, tables, incremental.variables), note
+
+
+def _published_views_exist(cursor) -> bool:
+    """The Postgres pipeline's views are published (another pipeline's publish drops them)."""
+    names = [f'{layer}.{name}' for layer, name in relations(published_by(None))]
+    cursor.execute('select count(*) from unnest(%s::text[]) as name where to_regclass(name) is null', (names,))
+    return cursor.fetchone()[0] == 0
+
+
+class ContractsFailed(AssertionError):
+    """A data contract of the build is broken; nothing was published."""
+
+
+def _publish_once(conn, build: Build, reader_roles: Iterable[str], published: dict[str, tuple[str, ...]],
+                  incremental: Optional[Incremental] = None) -> str:
+    """One try, in one transaction. Returns how the run ended: 'published', 'unchanged' (nothing
+    new: nothing published), or 'already' (it was published already: a retry)."""
     ours = relations(published)
     others = sorted({relation for p in PIPELINES for relation in relations(published_by(p))} - set(ours))
     with conn.cursor() as cursor:
@@ -95,10 +158,19 @@ def _publish_once(conn, build: Build, reader_roles: Iterable[str], published: di
         cursor.execute(sql.SQL('select status from {}.pipeline_runs where run_id = %s for update').format(
             sql.Identifier(AUDIT)), (build.run_id,))
         row = cursor.fetchone()
-        if row and row[0] == 'published':
-            return False
+        if row and row[0] in ('published', 'unchanged'):
+            return 'already'
         if row is None or row[0] != 'building':
             raise BuildError(f'run {build.run_id} cannot publish: its build is {row[0] if row else "unregistered"}')
+        definitions: Definitions = {
+            (layer, name): (sql.SQL('select * from {}').format(sql.Identifier(build.schema, name)), None)
+            for layer, name in ours}
+        if incremental is not None:  # before the views' locks: readers are not held while it works
+            over_state, note = _apply_state(cursor, conn, build, incremental)
+            if over_state is None:
+                _record_ending(cursor, build, 'unchanged', note)
+                return 'unchanged'
+            definitions.update(over_state)
         kinds = {(layer, name): _relkind(cursor, layer, name) for layer, name in ours + others}
         # Views another pipeline published that this run does not replace describe an older run.
         stale = [relation for relation in others if kinds[relation] == 'v']
@@ -106,42 +178,40 @@ def _publish_once(conn, build: Build, reader_roles: Iterable[str], published: di
         if existing:  # one statement, so readers wait at most one lock timeout behind it
             cursor.execute(sql.SQL('lock table {} in access exclusive mode').format(sql.SQL(', ').join(
                 sql.Identifier(layer, name) for layer, name in existing)))
-        # Plan first: nothing changes unless every relation can be published without dropping
-        # an object of someone else.
-        plan, refusals = [], []
-        for layer, name in ours:
+        # Each relation in layer order (staging reads the published raw views): what it becomes,
+        # and whether that is possible without dropping an object of someone else. A refusal rolls
+        # the whole transaction back, so nothing changes unless everything can.
+        for layer, name in stale:
+            dependents = foreign_dependents(cursor, layer, [name], ours + stale)
+            if dependents:
+                raise PublishRefused(f'not published, nothing changed: {layer}.{name} (published by the other '
+                                     f'pipeline) would be dropped, and {", ".join(dependents)} depend on it. Drop or '
+                                     'change those objects, then run again.')
+        for layer, name in stale:  # what depends on one of them is one of them too (checked above)
+            cursor.execute(sql.SQL('drop view if exists {} cascade').format(sql.Identifier(layer, name)))
+        for layer in published:
+            cursor.execute(sql.SQL('create schema if not exists {}').format(sql.Identifier(layer)))
+        for layer, name in sorted(ours, key=lambda relation: LAYERS.index(relation[0])):
+            query, search_path = definitions[layer, name]
+            cursor.execute(sql.SQL('set local search_path = {}, pg_catalog').format(
+                sql.Identifier(search_path or 'pg_catalog')))
+            new = _query_columns(cursor, query)
             kind = kinds[layer, name]
-            new = _columns(cursor, build.schema, name)
-            if not new:
-                raise BuildError(f'run {build.run_id}: {build.schema}.{name} is missing; nothing to publish')
             old = _columns(cursor, layer, name) if kind else []
             replace_in_place = kind == 'v' and new[:len(old)] == old
             if kind and not replace_in_place:
                 if kind not in ('v', 'r'):
-                    refusals.append(f'{layer}.{name} exists and is not a view or table of this pipeline')
+                    raise PublishRefused(f'not published, nothing changed: {layer}.{name} exists and is not a view '
+                                         'or table of this pipeline')
                 dependents = foreign_dependents(cursor, layer, [name], ours)
                 if dependents:
-                    refusals.append(f'{layer}.{name} must be recreated (its columns changed), and '
-                                    f'{", ".join(dependents)} depend on it')
-            plan.append((layer, name, kind if kind and not replace_in_place else None))
-        for layer, name in stale:
-            dependents = foreign_dependents(cursor, layer, [name], ours + stale)
-            if dependents:
-                refusals.append(f'{layer}.{name} (published by the other pipeline) would be dropped, and '
-                                f'{", ".join(dependents)} depend on it')
-        if refusals:
-            raise PublishRefused('not published, nothing changed: ' + '; '.join(refusals)
-                                 + '. Drop or change those objects, then run again.')
-        for layer, name in stale:
-            cursor.execute(sql.SQL('drop view {}').format(sql.Identifier(layer, name)))
-        for layer in published:
-            cursor.execute(sql.SQL('create schema if not exists {}').format(sql.Identifier(layer)))
-        for layer, name, drop_kind in plan:
-            if drop_kind:
+                    raise PublishRefused(f'not published, nothing changed: {layer}.{name} must be recreated (its '
+                                         f'columns changed), and {", ".join(dependents)} depend on it. Drop or '
+                                         'change those objects, then run again.')
                 cursor.execute(sql.SQL('drop {} {}').format(
-                    sql.SQL('view' if drop_kind == 'v' else 'table'), sql.Identifier(layer, name)))
-            cursor.execute(sql.SQL('create or replace view {} as select * from {}').format(
-                sql.Identifier(layer, name), sql.Identifier(build.schema, name)))
+                    sql.SQL('view' if kind == 'v' else 'table'), sql.Identifier(layer, name)))
+            cursor.execute(sql.SQL('create or replace view {} as {}').format(sql.Identifier(layer, name), query))
+        cursor.execute('reset search_path')
         for role in reader_roles:
             for schema in ('analytics', AUDIT):
                 cursor.execute(sql.SQL('grant usage on schema {} to {}').format(
@@ -152,14 +222,24 @@ def _publish_once(conn, build: Build, reader_roles: Iterable[str], published: di
         cursor.execute(sql.SQL(
             "update {audit}.pipeline_runs set status = 'superseded' where status = 'published'").format(
             audit=sql.Identifier(AUDIT)))
-        cursor.execute(sql.SQL(
-            "update {audit}.pipeline_runs set status = 'published', published_at = now(), ended_at = now(), "
-            'heartbeat_at = now(), '
-            'files = (select jsonb_agg(to_jsonb(a) order by a.source_file desc) from {build}.load_audit as a), '
-            'answers = (select jsonb_object_agg(q.question_id, q.answer) from {build}.answers as q) '
-            'where run_id = %s').format(audit=sql.Identifier(AUDIT), build=sql.Identifier(build.schema)),
-            (build.run_id,))
-    return True
+        _record_ending(cursor, build, 'published', '')
+    return 'published'
+
+
+def _record_ending(cursor, build: Build, status: str, note: str) -> None:
+    """The run's audit row at its publish: published, or unchanged (nothing new; its answers and
+    files are those published)."""
+    source = sql.Identifier(build.schema) if status == 'published' else None
+    files = (sql.SQL('(select jsonb_agg(to_jsonb(a) order by a.source_file desc) from {}.load_audit as a)')
+             .format(source) if source else sql.SQL(
+                 "(select jsonb_agg(to_jsonb(a) order by a.source_file desc) from raw.load_audit as a)"))
+    answers = (sql.SQL('(select jsonb_object_agg(q.question_id, q.answer) from {}.answers as q)').format(source)
+               if source else sql.SQL('(select jsonb_object_agg(q.question_id, q.answer) from analytics.answers as q)'))
+    cursor.execute(sql.SQL(
+        'update {audit}.pipeline_runs set status = %s, published_at = case when %s then now() end, '
+        'ended_at = now(), heartbeat_at = now(), files = {files}, answers = {answers}, '
+        "note = nullif(%s, '') where run_id = %s").format(audit=sql.Identifier(AUDIT), files=files, answers=answers),
+        (status, status == 'published', note, build.run_id))
 
 
 def publish_retries(wait_seconds: float, sleep=time.sleep) -> tenacity.Retrying:
@@ -177,15 +257,19 @@ def publish_retries(wait_seconds: float, sleep=time.sleep) -> tenacity.Retrying:
 
 def publish(build: Build, reader_roles: Iterable[str], wait_seconds: float,
             settings: Optional[ConnectionSettings] = None,
-            published: Optional[dict[str, tuple[str, ...]]] = None) -> None:
-    """Repoint the published views at ``build``: one transaction, locks taken with a one-second
-    lock_timeout and retried with backoff (``publish_retries``) up to ``wait_seconds``; then drop
-    the superseded builds of runs that have ended. This run keeps its owner connection until its
-    process ends or starts a new run, so its own build stays for the blocks after this one."""
+            published: Optional[dict[str, tuple[str, ...]]] = None,
+            incremental: Optional[Incremental] = None) -> str:
+    """Repoint the published views at ``build`` (and, with ``incremental``, apply its changes to the
+    state first): one transaction, locks taken with a one-second lock_timeout and retried with
+    backoff (``publish_retries``) up to ``wait_seconds``; then drop the superseded builds of runs
+    that have ended, and the store tables nothing uses. This run keeps its owner connection until its
+    process ends or starts a new run, so its own build stays for the blocks after this one. Returns
+    'published', or 'unchanged' when the run had nothing new to publish."""
+    ending = 'published'
     try:
         for attempt in publish_retries(wait_seconds):
             with attempt, db.transaction(settings, application_name=f'mage_pipeline publish {build.run_id}') as conn:
-                _publish_once(conn, build, list(reader_roles), published or published_by(None))
+                ending = _publish_once(conn, build, list(reader_roles), published or published_by(None), incremental)
     except psycopg2.errors.LockNotAvailable:
         raise PublishBlocked(
             f'run {build.run_id} not published: the published views stayed locked for '
@@ -193,5 +277,9 @@ def publish(build: Build, reader_roles: Iterable[str], wait_seconds: float,
             + describe_blockers(settings, list(LAYERS)) + '.') from None
     try:
         cleanup(settings, None)
+        with db.transaction(settings) as conn, conn.cursor() as cursor:
+            cursor.execute(sql.SQL('set local lock_timeout = {}').format(sql.Literal(LOCK_TIMEOUT)))
+            state.drop_unused(cursor)
     except psycopg2.Error as error:  # the run is published; a leftover build waits for the next run
         log.warning('cleanup after publishing failed: %s', error)
+    return 'published' if ending == 'already' else ending
