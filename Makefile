@@ -22,7 +22,8 @@ WITH_ENV := $(WITH_DOTENV) \
 .PHONY: run run-spark spark test test-fast lint editor answers bench venv dev tools lock pg-stop clean help
 
 help:
-	@echo "make run        set up .venv, run the pipeline ($(PIPELINE)) and print its answers (VERBOSE=1: Mage's log)"
+	@echo "make run        set up .venv, run the pipeline ($(PIPELINE)) on what is new and print its answers"
+	@echo "                (FULL_REFRESH=1: from every file; FROM=... TO=...: reload those days; VERBOSE=1: Mage's log)"
 	@echo "make run-spark  the same questions on Spark ($(SPARK_PIPELINE); SPARK_MASTER, local[2] by default)"
 	@echo "make spark      install Spark (requirements-spark.txt) into .venv; needs Java 17"
 	@echo "make test       set up .venv and run every test (PYTEST_ARGS=... to pass pytest options)"
@@ -73,8 +74,11 @@ $(VENV)/.spark-installed: $(VENV)/.installed requirements-spark.txt
 	touch $@
 
 # One line per block, then this run's answers; Mage's whole output goes to a log file (VERBOSE=1 shows it).
+# FULL_REFRESH=1: rebuild from every file; FROM=YYYY-MM-DD TO=YYYY-MM-DD: reload those days' dated files.
+RUN_OPTIONS = $(if $(VERBOSE),--verbose) $(if $(FULL_REFRESH),--full-refresh) $(if $(FROM),--from $(FROM)) \
+	$(if $(TO),--to $(TO))
 run: venv $(if $(filter $(SPARK_PIPELINE),$(PIPELINE)),spark)
-	@$(WITH_DOTENV) $(PY) -m tools.run --pipeline $(PIPELINE) $(if $(VERBOSE),--verbose)
+	@$(WITH_DOTENV) $(PY) -m tools.run --pipeline $(PIPELINE) $(RUN_OPTIONS)
 
 run-spark: spark
 	@$(WITH_DOTENV) $(PY) -m tools.run --pipeline $(SPARK_PIPELINE) $(if $(VERBOSE),--verbose)
@@ -107,11 +111,13 @@ test-fast: dev tools
 
 # The benchmark: the pipeline against psql \copy (the floor) and pandas to_sql; EVENTS=2000000 by default.
 # ENGINE=spark adds the Spark pipeline with local[1] and local[2] (SPARK_MASTERS to change them).
+# FILES=41: the incremental case instead (EVENTS as 41 files: 40 loaded, then 1 new).
 EVENTS ?= 2000000
 ENGINE ?= postgres
 SPARK_MASTERS ?= local[1],local[2]
 bench: venv $(if $(filter spark,$(ENGINE)),spark)
-	@$(WITH_ENV) $(PY) -m tools.bench --events $(EVENTS) --engine $(ENGINE) --spark-masters '$(SPARK_MASTERS)'
+	@$(WITH_ENV) $(PY) -m tools.bench --events $(EVENTS) --engine $(ENGINE) --spark-masters '$(SPARK_MASTERS)' \
+		$(if $(FILES),--files $(FILES))
 
 # Regenerate the locks in throwaway venvs: the pipeline's from requirements.in, the tests' (what
 # requirements-dev.in adds to it) and the linters'.

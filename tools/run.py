@@ -7,13 +7,14 @@ starting it if need be.
 
 Each run keeps Mage's block outputs in a folder of its own (block_outputs.folder_of_its_own), so
 runs at once never read each other's. The last line says what happened, and so does the exit status:
-0 published; 1 not published (the previous tables stay); 3 published, but the report could not be
+0 published, or nothing new to publish; 1 not published (the previous tables stay); 3 published, but the report could not be
 written; 130 stopped by SIGINT or SIGTERM (the line says whether it had published). A signal stops
 the run's statements and is recorded in audit.pipeline_runs as ``interrupted``, and its build is
 dropped (unless KEEP_FAILED_BUILDS=1); a failure is recorded as ``failed``, and its build kept for
 inspection for BUILD_ABANDON_SECONDS.
 
-    python -m tools.run [--pipeline event_analytics] [-v] [--runtime-vars JSON]
+    python -m tools.run [--pipeline event_analytics] [-v] [--runtime-vars JSON] [--full-refresh]
+                        [--from YYYY-MM-DD] [--to YYYY-MM-DD]
 """
 from __future__ import annotations
 
@@ -167,62 +168,121 @@ def execute(pipeline_uuid: str, global_vars: dict, clock: BlockClock) -> None:
                                      run_tests=True, update_status=False))
 
 
-def run_summary(run_id: str) -> tuple[dict, dict[str, int]]:
-    """This run's audit row and the row counts of its build's tables, scanning only the small ones
-    (nothing, if the server cannot be asked)."""
+def run_summary(run_id: str) -> tuple[dict, dict[str, int], dict[str, str]]:
+    """This run's audit row, the row counts of its build's tables (scanning only those that do
+    not grow with the event log) and what it did with its files, in words (nothing, if the server
+    cannot be asked)."""
     try:
         return _run_summary(run_id)
     except Exception:  # noqa: BLE001 - the failure itself is in the summary's last line
-        return {}, {}
+        return {}, {}, {}
 
 
-def _run_summary(run_id: str) -> tuple[dict, dict[str, int]]:
+def _run_summary(run_id: str) -> tuple[dict, dict[str, int], dict[str, str]]:
     with db.transaction(application_name='make run') as conn, conn.cursor() as cursor:
         cursor.execute('select to_regclass(%s)', (f'{AUDIT}.pipeline_runs',))
         if cursor.fetchone()[0] is None:  # a first run on a new database that failed before start_run made it
-            return {}, {}
+            return {}, {}, {}
         cursor.execute(sql.SQL('select build_schema, status, dataset_dir, files, answers from {}.pipeline_runs '
                                'where run_id = %s').format(sql.Identifier(AUDIT)), (run_id,))
         row = cursor.fetchone()
         if row is None:
-            return {}, {}
+            return {}, {}, {}
         audit = dict(zip(('build_schema', 'status', 'dataset_dir', 'files', 'answers'), row))
-        if audit['status'] not in ('published', 'superseded'):  # its build is gone, or going
-            return audit, {}
         schema = audit['build_schema']
         cursor.execute('select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace '
                        "where n.nspname = %s and c.relkind = 'r'", (schema,))
+        built = {name for (name,) in cursor.fetchall()}
+        files = plan_words(cursor, schema) if 'file_plan' in built else {}
         counts = {}
-        for (table,) in cursor.fetchall():
-            model = MODELS_BY_NAME.get(table)
-            if model is None or not model.scales_with_events:
-                cursor.execute(sql.SQL('select count(*) from {}.{}').format(sql.Identifier(schema),
-                                                                            sql.Identifier(table)))
-                counts[table] = cursor.fetchone()[0]
-        # Tables that grow with the event log are not scanned: their counts are known elsewhere.
-        cursor.execute(sql.SQL('select coalesce(sum(distinct_events), 0) from {}.duplicate_events_by_date').format(
-            sql.Identifier(schema)))
-        counts['int_event_copies'] = cursor.fetchone()[0]
-    loaded = {f['target_table'].split('.', 1)[1]: f['rows_loaded'] for f in audit['files'] or []}
+        if audit['status'] in ('published', 'superseded', 'unchanged'):
+            for table in sorted(built):
+                model = MODELS_BY_NAME.get(table)
+                if model is not None and not model.scales_with_events:
+                    cursor.execute(sql.SQL('select count(*) from {}').format(sql.Identifier(schema, table)))
+                    counts[table] = cursor.fetchone()[0]
+            # The copies that change: counted when the run changed few (the full count's rows are
+            # every distinct event: summed from the question table by date instead).
+            if files.get('mode') == 'incremental':
+                cursor.execute(sql.SQL('select count(*) from {}.int_event_copy_changes').format(sql.Identifier(schema)))
+            else:
+                cursor.execute(sql.SQL('select coalesce(sum(distinct_events), 0) from {}.duplicate_events_by_date')
+                               .format(sql.Identifier(schema)))
+            counts['int_event_copy_changes'] = cursor.fetchone()[0]
+    return audit, counts, files
+
+
+def plan_words(cursor, schema: str) -> dict[str, str]:
+    """What the run did with its files: a line per loader block, the summary, the missing and the
+    ignored files, the run's mode."""
+    from mage_project.builds.plan import plan_summary, read_plan
+
+    files, settings = read_plan(cursor, schema)
+    ids = [p.load_id for p in files if p.load_id is not None]
+    cursor.execute(sql.SQL('select load_id, lines_read, rows_loaded, rows_rejected from {}.file_loads '
+                           'where load_id = any(%s)').format(sql.Identifier(AUDIT)), (ids,))
+    counts = {row[0]: row[1:] for row in cursor.fetchall()}
+    words = {'summary': plan_summary(files, settings)}
     for table in ('users', 'user_interaction'):
-        if table in loaded:
-            counts[f'stg_{table}'] = loaded[table]
-    return audit, counts
+        mine = [p for p in files if p.file.table == table]
+        read = [p for p in mine if p.action in ('new', 'changed', 'reload', 'refresh') and p.load_id in counts]
+        lines, loaded, rejected = (sum(counts[p.load_id][i] for p in read) for i in range(3))
+        if len(mine) == 1 and read:
+            words[table] = f'{mine[0].file.relative}: {lines:,} lines, {loaded:,} loaded, {rejected:,} rejected'
+        elif read:
+            words[table] = (f'{len(read)} file{"s" if len(read) != 1 else ""} loaded: {lines:,} lines, '
+                            f'{loaded:,} loaded, {rejected:,} rejected')
+        else:
+            words[table] = 'nothing new to load' if len(mine) > 1 else f'{mine[0].file.relative}: unchanged' \
+                if mine else ''
+    def some(names: list[str], most: int = 5) -> str:
+        return ', '.join(names[:most]) + (f' and {len(names) - most} more' if len(names) > most else '')
+
+    if settings['missing']:
+        words['dropped' if settings['full_refresh'] else 'missing'] = some(settings['missing'])
+    if settings['ignored']:
+        words['ignored'] = some(settings['ignored'])
+    cursor.execute("select from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+                   "where n.nspname = %s and c.relname = 'run_inputs'", (schema,))
+    if cursor.fetchone() is not None:
+        cursor.execute(sql.SQL('select full_refresh, has_base, users_changed from {}.run_inputs').format(
+            sql.Identifier(schema)))
+        full, has_base, _ = cursor.fetchone()
+        words['mode'] = 'full refresh' if full else 'incremental' if has_base else 'from nothing'
+        cursor.execute(sql.SQL('select count(*) filter (where change > 0), count(*) filter (where change < 0) '
+                               'from {}.load_changes').format(sql.Identifier(schema)))
+        added, retired = cursor.fetchone()
+        words['select_changes'] = f'{words["mode"]}: {added} event loads added, {retired} retired'
+    return words
 
 
-def block_line(uuid: str, seconds: float | None, status: str, counts: dict[str, int], files: list[dict]) -> str:
+def block_line(uuid: str, seconds: float | None, status: str, counts: dict[str, int], files: dict[str, str]) -> str:
     detail = ''
-    loaded = {f['target_table'].split('.', 1)[1]: f for f in files or []}
     loader = uuid.removeprefix('spark_')  # the Spark pipeline's loaders: spark_load_users, ...
     table = loader.removeprefix('load_') if loader.startswith('load_') else uuid
-    if table in loaded:
-        f = loaded[table]
-        detail = (f"{f['source_file']}: {f['lines_read']:,} lines, {f['rows_loaded']:,} loaded, "
-                  f"{f['rows_rejected']:,} rejected")
+    if status == 'done' and uuid in files:
+        detail = files[uuid]
+    elif status == 'done' and table in files:
+        detail = files[table]
+    elif status == 'done' and uuid == 'start_run' and 'summary' in files:
+        detail = files['summary']
     elif table in counts:
         detail = f'{counts[table]:,} row' + ('' if counts[table] == 1 else 's')
     duration = f'{seconds:6.1f}s' if seconds is not None else '      -'
     return f'  {uuid:<30} {status:<9} {duration}  {detail}'.rstrip()
+
+
+def spark_files(audit_files: list[dict] | None) -> dict[str, str]:
+    """The Spark pipeline's loads in words, from its audit row's files (it keeps no plan)."""
+    words = {}
+    for table in ('users', 'user_interaction'):
+        mine = [f for f in audit_files or [] if f['target_table'] == f'raw.{table}']
+        if mine:
+            lines, loaded, rejected = (sum(f[key] for f in mine) for key in ('lines_read', 'rows_loaded',
+                                                                            'rows_rejected'))
+            name = mine[0]['source_file'] if len(mine) == 1 else f'{len(mine)} files'
+            words[table] = f'{name}: {lines:,} lines, {loaded:,} loaded, {rejected:,} rejected'
+    return words
 
 
 def print_answers(out: TextIO, answers: dict[str, str], runtime_vars: dict) -> None:
@@ -324,6 +384,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--pipeline', default=PIPELINE)
     parser.add_argument('-v', '--verbose', action='store_true', help="show Mage's whole output instead of a summary")
     parser.add_argument('--runtime-vars', default='{}', help='pipeline variables of this run, as JSON')
+    parser.add_argument('--full-refresh', action='store_true', help='rebuild from every file (full_refresh)')
+    parser.add_argument('--from', dest='reload_from', help='reload the dated event files from this day (YYYY-MM-DD)')
+    parser.add_argument('--to', dest='reload_to', help='... to this day, inclusive (one of the two: one day)')
     args = parser.parse_args(argv)
     use_project_environment()  # POSTGRES_* only: libpq's PGHOST, PGPORT, ... never pick the server
     run_id = new_run_id()
@@ -331,6 +394,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_line_endings()
         runtime_vars = json.loads(args.runtime_vars)
+        if not isinstance(runtime_vars, dict):
+            raise ValueError(f'--runtime-vars {args.runtime_vars!r} is not a JSON object')
+        runtime_vars.update({name: value for name, value in (('full_refresh', args.full_refresh or None),
+                                                            ('reload_from', args.reload_from),
+                                                            ('reload_to', args.reload_to)) if value})
         uuids = block_uuids(args.pipeline)
         if not os.getenv('POSTGRES_HOST'):
             # No server configured: the embedded one, started (or found running) here rather than by
@@ -352,15 +420,22 @@ def main(argv: list[str] | None = None) -> int:
             error = raised
             traceback.print_exc()
     status = outcome(run_id, error, stopper)
-    audit, counts = run_summary(run_id)
+    audit, counts, files = run_summary(run_id)
+    if not files:
+        files = spark_files((audit or {}).get('files'))
     culprit = failed_block(error) if error is not None else None
     failed = culprit if stopper.signal is None else None
     for uuid in uuids:
         state = (('stopped' if stopper.signal else 'failed') if uuid == culprit else
                  'done' if uuid in clock.ended else 'not run')
-        sys.stdout.write(block_line(uuid, clock.seconds(uuid), state, counts, (audit or {}).get('files')) + '\n')
+        sys.stdout.write(block_line(uuid, clock.seconds(uuid), state, counts, files) + '\n')
+    for what, label in (('missing', 'missing (their rows are kept; a full refresh drops them)'),
+                        ('dropped', 'dropped by the full refresh (no longer in the folder)'),
+                        ('ignored', 'ignored (not event files)')):
+        if files.get(what):
+            sys.stdout.write(f'\n{label}: {files[what]}\n')
     total = time.monotonic() - started
-    published = status in ('published', 'superseded')
+    published = status in ('published', 'superseded', 'unchanged')
     log_line = '' if args.verbose else f'Full log: {log_path}\n'
     if stopper.signal is not None:
         what = ('it had published, and analytics.* hold its answers; what came after did not finish'
@@ -371,7 +446,13 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(f'\nrun {run_id} failed in {failed or "the pipeline"} after {total:.1f}s, not published '
                          f'(the previous tables stay): {error_message(error)}\n' + log_line)
         return 1
-    sys.stdout.write(f'\nrun {run_id} {audit.get("status", status)} in {total:.1f}s, from {audit.get("dataset_dir")}\n')
+    ending = audit.get('status', status)
+    what = f' ({files["summary"]})' if files.get('summary') else ''
+    if ending == 'unchanged':
+        sys.stdout.write(f'\nrun {run_id}: nothing new, nothing published; analytics.* unchanged, in {total:.1f}s, '
+                         f'from {audit.get("dataset_dir")}{what}\n')
+    else:
+        sys.stdout.write(f'\nrun {run_id} {ending} in {total:.1f}s, from {audit.get("dataset_dir")}{what}\n')
     print_answers(sys.stdout, audit.get('answers') or {}, runtime_vars)
     if error is not None:
         sys.stdout.write(f'\nrun {run_id} published, but {failed or "a block after the publish"} failed: '
