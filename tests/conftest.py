@@ -29,7 +29,7 @@ use_project_environment()
 
 NEEDS = ('db', 'mage', 'server', 'browser', 'spark', 'docker')
 # What a fixture brings with it.
-FIXTURE_NEEDS = {'database': ('db',), 'postgres_server': ('db',), 'base_env': ('db', 'mage'),
+FIXTURE_NEEDS = {'database': ('db',), 'databases': ('db',), 'postgres_server': ('db',), 'base_env': ('db', 'mage'),
                  'run_pipeline': ('db', 'mage'), 'spark': ('spark',)}
 
 
@@ -96,6 +96,29 @@ def database(postgres_server) -> Database:
     yield Database(dict(postgres_server, POSTGRES_DB=name))
     with admin.cursor() as cursor:
         cursor.execute(f'drop database if exists "{name}" with (force)')
+    admin.close()
+
+
+@pytest.fixture
+def databases(postgres_server):
+    """A factory of new, empty databases, dropped after the test."""
+    admin = psycopg2.connect(host=postgres_server['POSTGRES_HOST'], port=postgres_server['POSTGRES_PORT'],
+                             user=postgres_server['POSTGRES_USER'], password=postgres_server['POSTGRES_PASSWORD'],
+                             dbname='postgres')
+    admin.autocommit = True
+    made = []
+
+    def make() -> Database:
+        name = f'test_{uuid.uuid4().hex[:12]}'
+        with admin.cursor() as cursor:
+            cursor.execute(f'create database "{name}"')
+        made.append(name)
+        return Database(dict(postgres_server, POSTGRES_DB=name))
+
+    yield make
+    with admin.cursor() as cursor:
+        for name in made:
+            cursor.execute(f'drop database if exists "{name}" with (force)')
     admin.close()
 
 

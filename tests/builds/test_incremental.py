@@ -1,0 +1,103 @@
+"""Incremental runs against a full refresh: after any sequence of runs, each adding event files
+(in any order, split anywhere) and changing users.csv, the published tables equal those of one
+full refresh over the final folder, row for row. The runs are the pipeline's own functions in this
+process (tests/support/engine.py), so hypothesis can try many sequences."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.support.cases import TINY_DDL
+from tests.support.database import Database
+from tests.support.engine import run_in_process
+
+# Small pools, so that exact duplicates, repeated and conflicting users, orphans and ties happen.
+USER_IDS = st.integers(1, 9)
+AGES = st.sampled_from(['18-45', '46-80', '50+', '20-30', 'n/a'])
+COUNTRIES = st.sampled_from(['DE', 'UK', 'de', 'FR'])
+EVENT_TYPES = st.sampled_from(['VIEW', 'CLICK', 'EXIT', 'view'])
+TIMES = st.sampled_from(['2019-05-05 10:00:00', '2019-05-05 11:30:00', '2019-05-06 09:00:00',
+                         '2019-05-07 23:59:59'])
+EVENT = st.tuples(st.sampled_from([f'E{i}' for i in range(8)]), USER_IDS, EVENT_TYPES, TIMES)
+USERS = st.lists(st.tuples(USER_IDS, AGES, COUNTRIES), min_size=1, max_size=10)
+# Counted with small numbers, so that valuable users exist.
+VARIABLES = {'min_views': 1, 'min_clicks': 1}
+
+PUBLISHED = (
+    'analytics.orphan_events_by_type', 'analytics.duplicate_events_by_date', 'analytics.visitors_by_country',
+    'analytics.valuable_users_by_age_group', 'analytics.answers',
+    'intermediate.int_users', 'intermediate.int_event_copies', 'intermediate.int_user_events',
+    'intermediate.int_user_activity', 'staging.stg_users',
+    'raw.users', 'raw.rejected_rows', 'raw.adjusted_values',
+)
+
+
+def users_csv(rows) -> str:
+    return '\n'.join(f"{user_id}, '{age}', '{country}'" for user_id, age, country in rows)
+
+
+def events_csv(rows) -> str:
+    return '\n'.join(f"'{event_id}', {user_id}, '{kind}', '{time}'" for event_id, user_id, kind, time in rows)
+
+
+def write_folder(folder: Path, users, files: dict[str, list]) -> Path:
+    """A dataset folder: tables.sql, users.csv and the event files of user_interaction/."""
+    (folder / 'user_interaction').mkdir(parents=True, exist_ok=True)
+    (folder / 'tables.sql').write_text(TINY_DDL)
+    (folder / 'users.csv').write_text(users_csv(users))
+    for name, rows in files.items():
+        (folder / 'user_interaction' / name).write_text(events_csv(rows))
+    return folder
+
+
+def published(database: Database) -> dict[str, list]:
+    """What readers see: every published view's rows, and raw.user_interaction's rows without
+    their load ids (which differ between two databases by the order of the loads)."""
+    tables = {name: sorted(database.rows(f'select * from {name}'), key=repr) for name in PUBLISHED}
+    tables['raw.user_interaction'] = sorted(database.rows(
+        'select event_id, user_id, event_type, event_time from raw.user_interaction'), key=repr)
+    tables['raw.load_audit'] = sorted(database.rows(
+        'select source_file, lines_read, rows_loaded, rows_rejected, values_adjusted from raw.load_audit'), key=repr)
+    tables['staging.stg_user_interaction'] = sorted(database.rows(
+        'select event_id, user_id, event_type, event_time, event_date, is_known_event_type '
+        'from staging.stg_user_interaction'), key=repr)
+    return tables
+
+
+@st.composite
+def histories(draw):
+    """Events split at random into files that arrive in a random order over several runs, and the
+    users.csv of each run."""
+    events = draw(st.lists(EVENT, min_size=1, max_size=30))
+    cuts = sorted(draw(st.sets(st.integers(1, max(1, len(events) - 1)), max_size=4)))
+    pieces = [events[a:b] for a, b in zip([0, *cuts], [*cuts, len(events)]) if events[a:b]]
+    files = {f'part_{index:02d}.csv': rows for index, rows in enumerate(pieces)}
+    order = draw(st.permutations(sorted(files)))
+    runs = draw(st.integers(1, len(order)))
+    stops = sorted(draw(st.sets(st.integers(1, len(order) - 1), min_size=runs - 1, max_size=runs - 1))) \
+        if len(order) > 1 else []
+    arrivals = [list(order[a:b]) for a, b in zip([0, *stops], [*stops, len(order)])]
+    snapshots = [draw(USERS) for _ in arrivals]
+    return files, arrivals, snapshots
+
+
+# A few sequences in make test-fast; many more in CI (.ci/run sets CI=1).
+@settings(max_examples=60 if os.getenv('CI') else 3, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(history=histories())
+def test_incremental_runs_equal_one_full_refresh(databases, tmp_path_factory, history):
+    files, arrivals, snapshots = history
+    incremental, full = databases(), databases()
+    folder, work = tmp_path_factory.mktemp('arriving'), tmp_path_factory.mktemp('work')
+    arrived: dict[str, list] = {}
+    for names, users in zip(arrivals, snapshots):
+        arrived.update({name: files[name] for name in names})
+        write_folder(folder, users, arrived)
+        # A run of re-delivered files only (byte-identical to one loaded) has nothing to publish.
+        assert run_in_process(incremental.env, folder, work, VARIABLES) in ('published', 'unchanged')
+    final = write_folder(tmp_path_factory.mktemp('final'), snapshots[-1], files)
+    assert run_in_process(full.env, final, work, {**VARIABLES, 'full_refresh': True}) == 'published'
+    assert published(incremental) == published(full)
