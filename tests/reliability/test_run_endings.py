@@ -80,7 +80,7 @@ def test_a_signal_stops_the_run_records_it_and_drops_its_build(point, signum, ba
     reader = None
     if point == 'load':
         process = make_run(REPO, base_env(big_dataset))
-        caught(process, database, own_query(database, 'copy %user_interaction%'))
+        caught(process, database, own_query(database, 'copy %events_%'))
     elif point == 'sql block':
         repo = slow_project(tmp_path, seconds=120)
         process = make_run(repo, base_env(repo / 'dataset'))
@@ -89,7 +89,8 @@ def test_a_signal_stops_the_run_records_it_and_drops_its_build(point, signum, ba
         reader = database.connect()
         with reader.cursor() as cursor:
             cursor.execute('select count(*) from analytics.answers')
-        process = make_run(REPO, base_env(REPO / 'dataset', {'PUBLISH_WAIT_SECONDS': '120'}))
+        # A copy of the dataset: another DATASET_DIR, so the run has something to publish (a full refresh).
+        process = make_run(REPO, base_env(sample_copy(tmp_path), {'PUBLISH_WAIT_SECONDS': '120'}))
         caught(process, database,
                "select count(*) from pg_stat_activity where application_name like 'mage_pipeline publish %'")
     signalled = time.monotonic()
@@ -257,7 +258,7 @@ def test_a_file_written_to_while_it_is_read_is_not_loaded(base_env, database, tm
     data = tmp_path / 'growing'
     shutil.copytree(big_dataset, data)
     process = make_run(REPO, base_env(data))
-    caught(process, database, own_query(database, 'copy %user_interaction%'))
+    caught(process, database, own_query(database, 'copy %events_%'))
     with (data / 'user_interaction.csv').open('a') as feed:  # the day's file, still being written
         feed.write("\n'0A1B2C3D-0000-0000-0000-000000000000', 1, 'VIEW', '2019-07-04 10:")
     code, said = finished(process)
@@ -288,9 +289,11 @@ def test_a_failed_run_s_build_stays_for_inspection_then_goes(base_env, database,
     failed = run_id_of(said)
     row = run_row(database, failed)
     assert row['status'] == 'failed' and row['ended'] and not row['dropped'] and row['schema_exists'], row
-    (schema,) = database.rows('select build_schema from audit.pipeline_runs where run_id = %s', (failed,))[0]
-    assert database.rows(f'select reason from {schema}.rejected_rows') == [('has 1 field; expected 4 (event_id, '
-                                                                          'user_id, event_type, event_time)',)]
+    # The refused file's rejected lines are kept, and the manifest says it was refused, not loaded.
+    assert database.rows("select f.status, r.reason from store.rejected_rows r join audit.file_loads f using (load_id) "
+                         'where f.run_id = %s', (failed,)) == [
+        ('refused', 'has 1 field; expected 4 (event_id, user_id, event_type, event_time)')]
+    assert 'The rejected lines are in store.rejected_rows where load_id = ' in said
     env = base_env(REPO / 'dataset', {'BUILD_ABANDON_SECONDS': '3600'})
     assert finished(make_run(REPO, env))[0] == 0
     assert run_row(database, failed)['schema_exists'], 'kept while BUILD_ABANDON_SECONDS have not passed'

@@ -37,12 +37,23 @@ class Database:
             return cursor.fetchall()
 
 
+# Columns that say which load a row came from: a file loaded again gets a new load with its rows.
+LOAD_COLUMNS = ('load_id',)
+
+
 def snapshot(database) -> dict[str, list]:
-    """Every published table's rows (load_audit without its timestamp)."""
+    """Every published table's rows, without the columns that name their load (load_audit: its
+    file and counts)."""
     tables = {}
     for name in PUBLISHED:
-        query = ('select source_file, lines_read, rows_loaded, rows_rejected from raw.load_audit'
-                 if name == 'raw.load_audit' else f'select * from {name}')
+        if name == 'raw.load_audit':
+            query = 'select source_file, lines_read, rows_loaded, rows_rejected from raw.load_audit'
+        else:
+            schema, table = name.split('.')
+            columns = [column for (column,) in database.rows(
+                'select column_name from information_schema.columns where table_schema = %s and table_name = %s '
+                'order by ordinal_position', (schema, table)) if column not in LOAD_COLUMNS]
+            query = f'select {", ".join(columns) or "*"} from {name}'
         tables[name] = sorted(database.rows(query), key=repr)
     return tables
 

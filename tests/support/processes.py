@@ -2,6 +2,7 @@
 kernel that runs blocks as the editor's does."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -77,12 +78,14 @@ class EditorKernel:
         self.process.wait(timeout=60)
 
 
-def start(base_env, repo, extra=None, tmp_path=None, module=False):
+def start(base_env, repo, extra=None, tmp_path=None, module=False, runtime_vars: dict | None = None):
     """A run in the background: `mage run` (or, with ``module``, `make run`'s program) in ``repo``
     with a Mage data folder of its own, output and errors together on its stdout."""
     env = base_env(repo / 'dataset', {'MAGE_DATA_DIR': str(tmp_path / f'mage_{time.monotonic_ns()}'), **(extra or {})})
     command = ([sys.executable, '-m', 'tools.run'] if module
                else [str(MAGE), 'run', 'mage_project', PIPELINE, '--test'])
+    if runtime_vars:
+        command += ['--runtime-vars', json.dumps(runtime_vars)]
     return subprocess.Popen(command, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
