@@ -1,4 +1,4 @@
-from mage_project.ingest.load import check_load_report
+from mage_project.ingest.load import check_loads
 from mage_project.spark import load as spark_load
 
 if 'data_loader' not in globals():
@@ -18,4 +18,4 @@ def spark_load_users(*args, **kwargs):
 
 @test
 def test_every_line_loaded_or_rejected(report, sample, *args) -> None:
-    check_load_report(report, sample)
+    check_loads(report)

@@ -1,11 +1,13 @@
-"""The Spark pipeline's raw layer: read users.csv and user_interaction.csv (or .csv.gz) with
-Spark, from a local folder or any URI Spark reads (s3a://, gs://, hdfs://), with the same rules,
-line numbers and rejection reasons as the Postgres pipeline's loader (ingest/).
+"""The Spark pipeline's raw layer: read users.csv and the event files (user_interaction.csv, or
+the files of the folder user_interaction/; .csv or .csv.gz) with Spark, from a local folder or any
+URI Spark reads (s3a://, gs://, hdfs://), with the same rules, line numbers and rejection reasons
+as the Postgres pipeline's loader (ingest/). It reads every file each run: the engine for full
+rebuilds at scale, equal to the Postgres pipeline's tables after any incremental runs.
 
 - The files are found and checked by ingest.files, through Spark's file systems (SparkFiles).
-- Spark splits the file into lines (LF, or CR when the file's first block has CRs and no LF, as
+- Spark splits the files into lines (LF, or CR when a file's first block has CRs and no LF, as
   dialect.iter_line_blocks decides) and numbers them: the position of a line within its file
-  split plus the lines of the splits before it.
+  split plus the lines of the file's splits before it. All the files are read in one pass.
 - Lines in the take-home's canonical form match dialect.fast_pattern, run by Spark's own regular
   expressions in the JVM, and become typed rows there. That is nearly every line of a real feed.
 - Every other line (rejections, and values that load differently from their spelling) goes, as
@@ -58,7 +60,7 @@ from mage_project.ingest.evidence import (
     create_evidence_tables,
     record_load,
 )
-from mage_project.ingest.files import check_input_files, input_file, read_ddl, text_head
+from mage_project.ingest.files import InputFile, check_input_files, find_inputs, read_ddl, text_head
 from mage_project.ingest.load import SAMPLE_ROWS
 
 SPARK_TYPES = {'smallint': 'smallint', 'int2': 'smallint', 'int': 'int', 'integer': 'int', 'int4': 'int',
@@ -113,6 +115,25 @@ class SparkFiles:
             return bytes(stream.readNBytes(size))
         finally:
             stream.close()
+
+    def entries(self, uri: str) -> list[tuple[str, bool]]:
+        _, fs, path = self._status(uri)
+        return [(status.getPath().getName(), status.isDirectory()) for status in fs.listStatus(path)]
+
+    def size(self, uri: str) -> int:
+        return self._status(uri)[0].getLen()
+
+    def sha256(self, uri: str) -> str:
+        """The file's SHA-256, read through the file system (on the driver)."""
+        _, fs, path = self._status(uri)
+        digest = hashlib.sha256()
+        stream = fs.open(path)
+        try:
+            while chunk := bytes(stream.readNBytes(1 << 20)):
+                digest.update(chunk)
+        finally:
+            stream.close()
+        return digest.hexdigest()
 
 
 _LINKS: list[str] = []
@@ -195,42 +216,67 @@ def _typed(table: Table, values) -> list:
             for column, value in zip(table.columns, values)]
 
 
-def read_file(spark, table: Table, uri: str) -> SparkLoad:
-    """Read one CSV file into typed rows and its rejections and adjustments, numbered by line.
-    Raises DatasetError naming the file when it cannot be read as a whole."""
+def read_file(spark, table: Table, uri: str, source_file: str | None = None) -> SparkLoad:
+    """Read one CSV file into typed rows and its rejections and adjustments, numbered by line
+    (read_files, for one file)."""
+    return read_files(spark, table, [(uri, source_file or uri.rsplit('/', 1)[-1])])[0]
+
+
+def read_files(spark, table: Table, found: list[tuple[str, str]]) -> list[SparkLoad]:
+    """Read CSV files (location, source_file) into typed rows and their rejections and
+    adjustments, each numbered by line within its file, in one pass over them all (one read per
+    line separator: LF, or CR for files whose first block has CRs and no LF). Raises DatasetError
+    naming the file when one cannot be read as a whole."""
     from pyspark.sql import functions as F
 
     prepare(spark)
     files = SparkFiles(spark)
-    head = text_head(files, uri, HEAD_BYTES)
-    cr_only = is_cr_only(head[len(UTF8_BOM):] if head.startswith(UTF8_BOM) else head)
-    source_file = uri.rsplit('/', 1)[-1]
-    lines = (spark.read.option('lineSep', '\r' if cr_only else '\n').text(_readable_uri(uri, files.head(uri, 2)))
-             .select('value', F.col('_metadata.file_block_start').alias('block'),
-                     F.monotonically_increasing_id().alias('row_id')))
+    by_separator: dict[bool, list[tuple[str, str]]] = {}
+    names = {}  # the base name Spark reports for a file -> (its location, its source_file)
+    for uri, source_file in found:
+        head = text_head(files, uri, HEAD_BYTES)
+        cr_only = is_cr_only(head[len(UTF8_BOM):] if head.startswith(UTF8_BOM) else head)
+        readable = _readable_uri(uri, files.head(uri, 2))
+        names[readable.rsplit('/', 1)[-1]] = (uri, source_file)
+        by_separator.setdefault(cr_only, []).append((readable, source_file))
+    frames = []
+    for cr_only, group in by_separator.items():
+        lines = (spark.read.option('lineSep', '\r' if cr_only else '\n').text([readable for readable, _ in group])
+                 .select('value', F.element_at(F.split(F.col('_metadata.file_path'), '/'), -1).alias('file'),
+                         F.col('_metadata.file_block_start').alias('block'),
+                         F.monotonically_increasing_id().alias('row_id'), F.lit(cr_only).alias('cr_only')))
+        frames.append(lines)
+    lines = frames[0]
+    for frame in frames[1:]:
+        lines = lines.unionByName(frame)
     # Lines are numbered within each file split (row ids run on within a split); the splits'
-    # line counts, in file order, give each split's first line number.
+    # line counts, in file order, give each split's first line number in its file.
     try:
-        blocks = (lines.groupBy('block').agg(F.count('*').alias('lines'), F.min('row_id').alias('first'),
-                                             F.max(F.octet_length('value')).alias('longest'))
-                  .orderBy('block').collect())
+        blocks = (lines.groupBy('file', 'block').agg(F.count('*').alias('lines'), F.min('row_id').alias('first'),
+                                                     F.max(F.octet_length('value')).alias('longest'))
+                  .orderBy('file', 'block').collect())
     except Exception as error:  # Spark raises the reader's error (a broken gzip stream) here
         message = str(error).strip().splitlines()[0][:300]
-        raise DatasetError(f'{uri}: not a readable {"gzip " if uri.endswith(".gz") else ""}file ({message})') from None
-    offsets, before = [], 0
+        broken = next((uri for uri, _ in names.values() if uri.rsplit('/', 1)[-1] in message), None)
+        where = broken or ', '.join(uri for uri, _ in names.values())
+        raise DatasetError(f'{where}: not a readable {"gzip " if where.endswith(".gz") else ""}file ({message})') \
+            from None
+    offsets, before = [], {}
     for block in blocks:
-        offsets.append((block.block, before - block.first + 1))
-        before += block.lines
-    numbered = (lines.join(F.broadcast(spark.createDataFrame(offsets, 'block long, offset long')), 'block')
-                .select((F.col('row_id') + F.col('offset')).alias('line_number'), 'value'))
-    if blocks and max(block.longest for block in blocks) > MAX_LINE_BYTES:
-        line = numbered.where(F.octet_length('value') > MAX_LINE_BYTES).agg(F.min('line_number')).first()[0]
-        raise DatasetError(f'{uri}, line {line}: over {MAX_LINE_BYTES} bytes without a line '
-                           'break; not a CSV file of this dataset')
+        offsets.append((block.file, block.block, before.get(block.file, 0) - block.first + 1))
+        before[block.file] = before.get(block.file, 0) + block.lines
+    numbered = (lines.join(F.broadcast(spark.createDataFrame(offsets, 'file string, block long, offset long')),
+                           ['file', 'block'])
+                .select('file', (F.col('row_id') + F.col('offset')).alias('line_number'), 'value', 'cr_only'))
+    for block in blocks:
+        if block.longest > MAX_LINE_BYTES:
+            line = numbered.where((F.col('file') == block.file) & (F.octet_length('value') > MAX_LINE_BYTES)) \
+                .agg(F.min('line_number')).first()[0]
+            raise DatasetError(f'{names[block.file][0]}, line {line}: over {MAX_LINE_BYTES} bytes without a line '
+                               'break; not a CSV file of this dataset')
 
     text = F.col('value')
-    if not cr_only:
-        text = F.when(text.endswith('\r'), F.expr('substr(value, 1, length(value) - 1)')).otherwise(text)
+    text = F.when(~F.col('cr_only') & text.endswith('\r'), F.expr('substr(value, 1, length(value) - 1)')).otherwise(text)
     text = F.when((F.col('line_number') == 1) & text.startswith('\ufeff'), F.expr('substr(value, 2)')).otherwise(text)
     # One regular expression per line: a line in canonical form becomes its values joined by tabs
     # (no canonical value holds one); any other line comes back unchanged.
@@ -238,7 +284,7 @@ def read_file(spark, table: Table, uri: str) -> SparkLoad:
                               '\t'.join(f'${group}' for group in range(1, len(table.columns) + 1)))
     numbered = numbered.withColumn('text', text).withColumn(
         'fast', F.expr('is_valid_utf8(value)') & (joined != F.col('text'))).withColumn('joined', joined)
-    fast = numbered.where('fast').select(F.split('joined', '\t').alias('fields')).select(*_typed(
+    fast = numbered.where('fast').select('file', F.split('joined', '\t').alias('fields')).select('file', *_typed(
         table, [F.col('fields')[index] for index in range(len(table.columns))]))
 
     with warnings.catch_warnings():  # careful_line's type hints are not pandas UDF hints
@@ -248,24 +294,35 @@ def read_file(spark, table: Table, uri: str) -> SparkLoad:
     # Materialised once, without the plan that made it (localCheckpoint), so the counts, the
     # rejections and the loaded rows do not run the UDF again and later queries plan quickly.
     careful = (numbered.where('not fast')
-               .select('line_number', careful_udf('line_number', F.col('value').cast('binary'), F.lit(cr_only))
+               .select('file', 'line_number', careful_udf('line_number', F.col('value').cast('binary'), 'cr_only')
                        .alias('result'))
-               .select('line_number', 'result.*')
+               .select('file', 'line_number', 'result.*')
                .localCheckpoint())
-    careful_rows = careful.where('values is not null').select(*_typed(
+    careful_rows = careful.where('values is not null').select('file', *_typed(
         table, [F.col('values')[index] for index in range(len(table.columns))]))
     loaded = fast.unionByName(careful_rows).localCheckpoint()
 
-    counts = LoadCounts(lines_read=before)
-    counts.rows_loaded = loaded.count()
-    stats = careful.agg(F.count('reason').alias('rejected'), F.sum(F.size('notes')).alias('adjusted')).first()
-    counts.rows_rejected, counts.values_adjusted = stats.rejected, stats.adjusted or 0
-    counts.reasons = Counter({row.kind: row['count'] for row in
-                              careful.where('kind is not null').groupBy('kind').count().collect()})
-    rejected = careful.where('reason is not null').select(
-        'line_number', F.col('raw_text').alias('raw_line'), 'reason')
-    adjusted = careful.select('line_number', F.explode('notes').alias('note')).select('line_number', 'note.*')
-    return SparkLoad(uri, source_file, counts, loaded, rejected, adjusted)
+    loaded_counts = {row.file: row['count'] for row in loaded.groupBy('file').count().collect()}
+    stats = {row.file: row for row in careful.groupBy('file').agg(
+        F.count('reason').alias('rejected'), F.sum(F.size('notes')).alias('adjusted')).collect()}
+    reasons: dict[str, Counter] = {}
+    for row in careful.where('kind is not null').groupBy('file', 'kind').count().collect():
+        reasons.setdefault(row.file, Counter())[row.kind] = row['count']
+    result = []
+    for name, (uri, source_file) in names.items():
+        counts = LoadCounts(lines_read=before.get(name, 0))
+        counts.rows_loaded = loaded_counts.get(name, 0)
+        counts.rows_rejected = stats[name].rejected if name in stats else 0
+        counts.values_adjusted = (stats[name].adjusted or 0) if name in stats else 0
+        counts.reasons = reasons.get(name, Counter())
+        mine = F.col('file') == name
+        result.append(SparkLoad(
+            uri, source_file, counts, loaded.where(mine).drop('file'),
+            careful.where(mine & F.col('reason').isNotNull()).select(
+                'line_number', F.col('raw_text').alias('raw_line'), 'reason'),
+            careful.where(mine).select('line_number', F.explode('notes').alias('note')).select('line_number', 'note.*')))
+    order = {source_file: index for index, (_, source_file) in enumerate(found)}
+    return sorted(result, key=lambda load: order[load.source_file])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -284,36 +341,73 @@ def start_run(spark, run_variables: dict | None = None) -> lifecycle.Build:
     return build
 
 
+def distinct_contents(files: SparkFiles, found: list[InputFile]) -> tuple[list[InputFile], dict[str, str]]:
+    """The files to read, in order, and those that are byte-identical copies of an earlier one
+    (relative path -> the original's), as the Postgres pipeline's manifest.decide tells re-deliveries:
+    files of the same size are compared by their SHA-256."""
+    by_size: dict[int, list[InputFile]] = {}
+    for item in found:
+        by_size.setdefault(files.size(item.location), []).append(item)
+    copies, seen = {}, {}
+    for group in by_size.values():
+        if len(group) < 2:
+            continue
+        for item in group:
+            digest = files.sha256(item.location)
+            if digest in seen:
+                copies[item.relative] = seen[digest]
+            else:
+                seen[digest] = item.relative
+    return [item for item in found if item.relative not in copies], copies
+
+
 def load_table(spark, name: str, run_variables: dict | None = None) -> pd.DataFrame:
-    """Read <DATASET_DIR>/<name>.csv(.gz) with Spark into this run's view of raw <name>; keep its
-    rejected lines, adjusted values and counts in the build schema in Postgres; refuse (after
-    keeping that evidence) a file unfit to publish, as the Postgres pipeline does. Returns one
-    row: file, table and the line counts."""
+    """Read the files of raw <name> with Spark (users.csv; user_interaction.csv, or every file of
+    the folder user_interaction/, in one pass) into this run's view of raw <name>, each event row
+    with the load id of its file (1, 2, ... in file order); keep each file's rejected lines,
+    adjusted values and counts in the build schema in Postgres; refuse (after keeping that
+    evidence) a file unfit to publish, as the Postgres pipeline does. A byte-identical copy of an
+    earlier file is not read twice. Returns one row per file."""
+    from pyspark.sql import functions as F
+
     prepare(spark)
     folder = dataset_location()
     max_share = max_rejected_share((run_variables or {}).get('max_rejected_share'))
-    files = SparkFiles(spark)  # spark_start_run checked every file; only the DDL is read again here
+    files = SparkFiles(spark)  # spark_start_run checked every file; they are listed again here
     table = read_ddl(files, folder)[name]
     build = lifecycle.ensure_owned()
-    load = read_file(spark, table, input_file(files, folder, name))
-    load.loaded.createOrReplaceTempView(view_name(build.schema, name))
-    load.rejected.createOrReplaceTempView(view_name(build.schema, f'rejected_{name}'))
-    counts = load.counts
-    if not counts.balanced:
-        raise RuntimeError(f'{load.uri}: {counts} does not balance; nothing committed')
+    inputs = find_inputs(files, folder)
+    found, copies = distinct_contents(files, [inputs.users] if name == 'users' else list(inputs.events))
+    loads = read_files(spark, table, [(item.location, item.relative) for item in found])
+    frames = [load.loaded.withColumn('load_id', F.lit(index + 1).cast('bigint')) if name != 'users' else load.loaded
+              for index, load in enumerate(loads)]
+    loaded = frames[0]
+    for frame in frames[1:]:
+        loaded = loaded.unionByName(frame)
+    loaded.createOrReplaceTempView(view_name(build.schema, name))
+    rejected = [load.rejected.withColumn('source_file', F.lit(load.source_file)) for load in loads]
+    union = rejected[0]
+    for frame in rejected[1:]:
+        union = union.unionByName(frame)
+    union.createOrReplaceTempView(view_name(build.schema, f'rejected_{name}'))
+    rows = []
     with db.transaction() as conn:
-        db.copy_lines(conn, build.schema, 'rejected_rows', REJECTED_COLUMNS,
-                      (copy_row(load.source_file, *row) for row in load.rejected.toLocalIterator()))
-        db.copy_lines(conn, build.schema, 'adjusted_values', ADJUSTED_COLUMNS,
-                      (copy_row(load.source_file, *row) for row in load.adjusted.toLocalIterator()))
-        with conn.cursor() as cursor:
-            record_load(cursor, build.schema, build.run_id, load.source_file, folder, name, counts)
-    check_loadable(load.uri, counts, max_share, build.schema)
-    return pd.DataFrame([{
-        'source_file': load.source_file, 'target_table': f'raw.{name} (Spark view)', 'lines_read': counts.lines_read,
-        'rows_loaded': counts.rows_loaded, 'rows_rejected': counts.rows_rejected,
-        'values_adjusted': counts.values_adjusted,
-    }])
+        for load in loads:
+            if not load.counts.balanced:
+                raise RuntimeError(f'{load.uri}: {load.counts} does not balance; nothing committed')
+            db.copy_lines(conn, build.schema, 'rejected_rows', REJECTED_COLUMNS,
+                          (copy_row(load.source_file, *row) for row in load.rejected.toLocalIterator()))
+            db.copy_lines(conn, build.schema, 'adjusted_values', ADJUSTED_COLUMNS,
+                          (copy_row(load.source_file, *row) for row in load.adjusted.toLocalIterator()))
+            with conn.cursor() as cursor:
+                record_load(cursor, build.schema, build.run_id, load.source_file, folder, name, load.counts)
+            rows.append({'source_file': load.source_file, 'action': 'read', 'target_table': f'raw.{name} (Spark view)',
+                         'lines_read': load.counts.lines_read, 'rows_loaded': load.counts.rows_loaded,
+                         'rows_rejected': load.counts.rows_rejected, 'values_adjusted': load.counts.values_adjusted})
+    for load in loads:
+        check_loadable(load.uri, load.counts, max_share, build.schema)
+    rows += [{'source_file': copy, 'action': f're-delivery of {original}: not read'} for copy, original in copies.items()]
+    return pd.DataFrame(rows)
 
 
 def sample_rows(spark, name: str, limit: int = SAMPLE_ROWS) -> pd.DataFrame:
