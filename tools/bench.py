@@ -19,6 +19,11 @@ fresh database:
 
 One line per way (seconds, rows per second, peak RSS of the client process), then
 `ratio_vs_minimal_floor=…` and `ratio_vs_floor=… peak_rss_mb=…`.
+
+With --files N (make bench EVENTS=4100000 FILES=41), the incremental case instead: the events as N
+files, the first N-1 loaded (history), then timed: the run that finds the last file new, a full
+refresh of all N, and the last file alone into an empty database; then
+`incremental_vs_one_file=… incremental_vs_full_refresh=… peak_rss_mb=…`.
 """
 from __future__ import annotations
 
@@ -34,12 +39,14 @@ from pathlib import Path
 
 import psycopg2
 
-from mage_project.catalog import PROJECT_DIR
+from mage_project.builds.state import base_columns
+from mage_project.catalog import PROJECT_DIR, RAW_TABLES
 from mage_project.core.settings import use_project_environment
 from mage_project.ingest.ddl import parse_ddl
 from mage_project.models.sql import build_statements
 from tools import local_pg
 from tools.datagen.generate import Plan, generate
+from tools.datagen.layout import split_events
 
 REPO = PROJECT_DIR.parent
 
@@ -110,10 +117,22 @@ def analytics_sql() -> str:
 
 
 def raw_tables_sql(data: Path) -> str:
-    """The build schema and the raw tables as the dataset's tables.sql defines them."""
+    """The build schema, the raw tables as the dataset's tables.sql defines them (one load, id 1),
+    and the inputs of a run that starts from nothing (state.prepare_inputs): its load added, no
+    published state."""
     tables = parse_ddl(data / 'tables.sql')
-    return f'create schema {SCHEMA};\n' + ''.join(f'create table {SCHEMA}.{t.name} ({t.ddl()});\n'
-                                                  for t in tables.values())
+    return (f'create schema {SCHEMA};\n'
+            + ''.join(f'create table {SCHEMA}.{t.name} ({t.ddl()}, load_id bigint not null default 1);\n'
+                      for t in tables.values())
+            + inputs_sql(data))
+
+
+def inputs_sql(data: Path) -> str:
+    """The inputs of the SQL blocks for a run that starts from nothing, its one load added."""
+    tables = parse_ddl(data / 'tables.sql')
+    return (f'create table {SCHEMA}.load_changes as select 1::bigint as load_id, 1 as change;\n'
+            + f'create table {SCHEMA}.run_inputs as select true as users_changed, false as has_base;\n'
+            + ''.join(f'create table {SCHEMA}.{name} ({columns});\n' for name, columns in base_columns(tables).items()))
 
 
 def psql_binary() -> str:
@@ -145,10 +164,12 @@ select u.age, count(*) from {SCHEMA}.users as u join p on p.user_id = u.user_id 
 def floor(env: dict[str, str], data: Path, questions: str | None = None) -> tuple[float, float]:
     """psql \\copy of both files into the typed tables, then the pipeline's SQL blocks (or, for the
     minimal floor, ``questions``), in one psql session."""
-    copy = "\\copy " + SCHEMA + ".{table} from program 'sed \"s/, /,/g\" {path}' with (format csv, quote '''')\n"
+    copy = ("\\copy " + SCHEMA + ".{table} ({columns}) from program 'sed \"s/, /,/g\" {path}' "
+            "with (format csv, quote '''')\n")
     script = (raw_tables_sql(data)
-              + copy.format(table='users', path=data / 'users.csv')
-              + copy.format(table='user_interaction', path=data / 'user_interaction.csv')
+              + copy.format(table='users', columns=', '.join(RAW_TABLES['users']), path=data / 'users.csv')
+              + copy.format(table='user_interaction', columns=', '.join(RAW_TABLES['user_interaction']),
+                            path=data / 'user_interaction.csv')
               + (questions if questions is not None else analytics_sql()))
     command = [psql_binary(), '-v', 'ON_ERROR_STOP=1', '-q', '-h', env['POSTGRES_HOST'], '-p',
                env.get('POSTGRES_PORT', '5432'), '-U', env['POSTGRES_USER'], '-d', env['POSTGRES_DB']]
@@ -181,7 +202,8 @@ def to_sql(env: dict[str, str], data: Path, events: int) -> tuple[float, float]:
     url = (f"postgresql+psycopg2://{quote(env['POSTGRES_USER'])}:{quote(env.get('POSTGRES_PASSWORD', ''))}@/"
            f"{env['POSTGRES_DB']}?host={quote(host)}&port={env.get('POSTGRES_PORT', '5432')}")
     sql_file = data.parent / 'analytics.sql'
-    sql_file.write_text(analytics_sql())
+    sql_file.write_text(''.join(f'alter table {SCHEMA}.{name} add column load_id bigint not null default 1;\n'
+                                for name in RAW_TABLES) + inputs_sql(data) + analytics_sql())
     seconds, rss, _ = timed([sys.executable, '-c', TO_SQL, url, str(data), str(events), str(sql_file)], dict(os.environ))
     return seconds, rss
 
@@ -189,6 +211,46 @@ def to_sql(env: dict[str, str], data: Path, events: int) -> tuple[float, float]:
 def line(name: str, events: int, seconds: float, rss: float, note: str = '') -> str:
     return (f'{name:<9} events={events:<9} seconds={seconds:8.2f} rows_per_s={events / seconds:11.0f} '
             f'peak_rss_mb={rss:7.1f}{note}')
+
+
+def incremental_case(args, env: dict[str, str], users: int) -> None:
+    """--files N: the events as N files of equal size; the first N-1 are the history, loaded by a
+    run that is not timed; then, timed: the run that finds the last file new (incremental), a full
+    refresh of all N files, and the last file alone into an empty database (one_file)."""
+    data = args.cache / f'e{args.events}-u{users}-s{args.seed}-f{args.files}'
+    if not (data / 'truths.json').exists():
+        started = time.monotonic()
+        generate(data, Plan(users=users, events=args.events, seed=args.seed))
+        split_events(data, files=args.files)
+        print(f'generated {args.events} events as {args.files} files in {time.monotonic() - started:.1f}s into {data}',
+              flush=True)
+    files = sorted((data / 'user_interaction').iterdir())
+    per_file = sum(1 for _ in files[-1].open('rb'))
+    history, alone = args.cache / 'history', args.cache / 'one_file'
+    for folder, wanted in ((history, files[:-1]), (alone, files[-1:])):
+        shutil.rmtree(folder, ignore_errors=True)
+        (folder / 'user_interaction').mkdir(parents=True)
+        for name in ('tables.sql', 'users.csv'):
+            os.link(data / name, folder / name)
+        for path in wanted:
+            os.link(path, folder / 'user_interaction' / path.name)
+    common = dict(os.environ, ENV='dev', MAGE_DATA_DIR=str(args.cache / 'mage_data'),
+                  REPORT_DIR=str(args.cache / 'report'))
+    database = fresh_database(env, 'bench_incremental')
+    run_env = dict(common, **database, DATASET_DIR=str(history))
+    h_seconds, h_rss, _ = timed([sys.executable, '-m', 'tools.run'], run_env)
+    print(line('history', per_file * (args.files - 1), h_seconds, h_rss, f'  ({args.files - 1} files, not compared)'),
+          flush=True)
+    os.link(files[-1], history / 'user_interaction' / files[-1].name)
+    i_seconds, i_rss, _ = timed([sys.executable, '-m', 'tools.run'], run_env)
+    print(line('incremental', per_file, i_seconds, i_rss, '  (1 new file)'), flush=True)
+    r_seconds, r_rss, _ = timed([sys.executable, '-m', 'tools.run', '--full-refresh'], run_env)
+    print(line('full_refresh', per_file * args.files, r_seconds, r_rss, f'  ({args.files} files)'), flush=True)
+    o_seconds, o_rss, _ = timed([sys.executable, '-m', 'tools.run'],
+                                dict(common, **fresh_database(env, 'bench_one_file'), DATASET_DIR=str(alone)))
+    print(line('one_file', per_file, o_seconds, o_rss, '  (the new file alone, into an empty database)'), flush=True)
+    print(f'incremental_vs_one_file={i_seconds / o_seconds:.2f} incremental_vs_full_refresh={i_seconds / r_seconds:.3f} '
+          f'peak_rss_mb={max(h_rss, i_rss, r_rss, o_rss):.0f}')
 
 
 def main() -> None:
@@ -203,8 +265,12 @@ def main() -> None:
                         help='spark: also run the Spark pipeline (needs make spark)')
     parser.add_argument('--spark-masters', default='local[1],local[2]', help='comma-separated SPARK_MASTER values')
     parser.add_argument('--cache', type=Path, default=REPO / '.cache' / 'bench', help='where generated data is kept')
+    parser.add_argument('--files', type=int, help='the incremental case: the events as this many files, the last new')
     args = parser.parse_args()
     users = args.users or max(args.events // 20, 100)
+    if args.files:
+        incremental_case(args, server_env(), users)
+        return
 
     data = args.cache / f'e{args.events}-u{users}-s{args.seed}'
     if not (data / 'truths.json').exists():
