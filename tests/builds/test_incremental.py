@@ -4,6 +4,7 @@ full refresh over the final folder, row for row. The runs are the pipeline's own
 process (tests/support/engine.py), so hypothesis can try many sequences."""
 from __future__ import annotations
 
+import gzip
 import os
 from pathlib import Path
 
@@ -101,3 +102,31 @@ def test_incremental_runs_equal_one_full_refresh(databases, tmp_path_factory, hi
     final = write_folder(tmp_path_factory.mktemp('final'), snapshots[-1], files)
     assert run_in_process(full.env, final, work, {**VARIABLES, 'full_refresh': True}) == 'published'
     assert published(incremental) == published(full)
+
+
+def test_files_of_the_take_home_dialect_load_as_one_file_wherever_they_sit(databases, tmp_path):
+    """CRLF line endings, a byte-order mark and gzip, each in a file of the folder, load as the same
+    lines in one user_interaction.csv do: the published tables are the same."""
+    rows = [('E1', 1, 'VIEW', '2019-05-05 10:00:00'), ('E1', 1, 'VIEW', '2019-05-05 10:00:00'),
+            ('E2', 2, 'CLICK', '2019-05-06 09:00:00'), ('E3', 9, 'EXIT', '2019-05-07 23:59:59'),
+            ('E4', 1, 'CLICK', '2019-05-05 11:30:00'), ('E5', 2, 'VIEW', '2019-05-06 09:00:00')]
+    users = [(1, '18-45', 'DE'), (2, '46-80', 'UK')]
+    folder = write_folder(tmp_path / 'folder', users, {})
+    events = folder / 'user_interaction'
+    (events / '2019-05-05.csv').write_bytes(b'\xef\xbb\xbf' + events_csv(rows[:2]).encode())  # a BOM
+    (events / '2019-05-06.csv').write_bytes(events_csv(rows[2:4]).replace('\n', '\r\n').encode() + b'\r\n')
+    (events / '2019-05-07.csv.gz').write_bytes(gzip.compress(events_csv(rows[4:]).encode()))
+    single = tmp_path / 'single'
+    single.mkdir()
+    (single / 'tables.sql').write_text(TINY_DDL)
+    (single / 'users.csv').write_text(users_csv(users))
+    (single / 'user_interaction.csv').write_text(events_csv(rows))
+    as_folder, as_one = databases(), databases()
+    assert run_in_process(as_folder.env, folder, tmp_path / 'work', VARIABLES) == 'published'
+    assert run_in_process(as_one.env, single, tmp_path / 'work', VARIABLES) == 'published'
+    seen = published(as_folder)
+    assert len(seen['raw.user_interaction']) == len(rows) and seen['raw.rejected_rows'] == []
+    assert {**seen, 'raw.load_audit': None} == {**published(as_one), 'raw.load_audit': None}
+    assert sorted(row[:2] for row in seen['raw.load_audit']) == [
+        ('user_interaction/2019-05-05.csv', 2), ('user_interaction/2019-05-06.csv', 2),
+        ('user_interaction/2019-05-07.csv.gz', 2), ('users.csv', 2)]
