@@ -168,8 +168,13 @@ def test_compose_up_login_trigger_one_shot_spark_and_down(stack):
 
     run_ids = [stack.psql('select distinct run_id from raw.load_audit')]
 
-    # The one-shot service runs the same pipeline again, to the same tables.
+    # The one-shot service runs the same pipeline again: nothing new, so it publishes nothing and
+    # the tables stay; with full_refresh, as a user asks for one, it publishes the same tables.
     stack.compose('run', '--rm', 'pipeline')
+    assert stack.psql('select status from audit.pipeline_runs order by started_at desc limit 1') == [('unchanged',)]
+    assert stack.published() == published
+    stack.compose('run', '--rm', 'pipeline', 'mage', 'run', 'mage_project', PIPELINE, '--test', '--runtime-vars',
+                  '{"full_refresh": true}')
     assert stack.published() == published
     run_ids.append(stack.psql('select distinct run_id from raw.load_audit'))
 
