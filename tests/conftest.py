@@ -74,7 +74,18 @@ def postgres_server() -> dict[str, str]:
     # runs as an unprivileged user that must keep access to its folder.
     data_dir = Path(tempfile.mkdtemp(prefix='pgdata-'))
     try:
-        yield local_pg.start(data_dir)
+        server = local_pg.start(data_dir)
+        # A throwaway cluster: no flush to disk at each commit (most tests make a database and a
+        # few dozen tables, and drop them); a crash loses nothing the tests need.
+        admin = psycopg2.connect(host=server['POSTGRES_HOST'], port=server['POSTGRES_PORT'],
+                                 user=server['POSTGRES_USER'], dbname='postgres')
+        admin.autocommit = True
+        with admin.cursor() as cursor:
+            for setting in ('fsync', 'synchronous_commit', 'full_page_writes'):
+                cursor.execute(f'alter system set {setting} = off')
+            cursor.execute('select pg_reload_conf()')
+        admin.close()
+        yield server
     finally:
         local_pg.stop(data_dir)
         assert local_pg.running_pid(data_dir) is None, f'the test Postgres in {data_dir} is still running'

@@ -86,7 +86,7 @@ def histories(draw):
 
 
 # A few sequences in make test-fast; many more in CI (.ci/run sets CI=1).
-@settings(max_examples=60 if os.getenv('CI') else 3, deadline=None,
+@settings(max_examples=60 if os.getenv('CI') else 2, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(history=histories())
 def test_incremental_runs_equal_one_full_refresh(databases, tmp_path_factory, history):
