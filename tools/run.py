@@ -193,7 +193,7 @@ def _run_summary(run_id: str) -> tuple[dict, dict[str, int], dict[str, str]]:
         cursor.execute('select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace '
                        "where n.nspname = %s and c.relkind = 'r'", (schema,))
         built = {name for (name,) in cursor.fetchall()}
-        files = plan_words(cursor, schema) if 'file_plan' in built else {}
+        files = plan_words(cursor, schema, built) if 'file_plan' in built else {}
         counts = {}
         if audit['status'] in ('published', 'superseded', 'unchanged'):
             for table in sorted(built):
@@ -212,9 +212,9 @@ def _run_summary(run_id: str) -> tuple[dict, dict[str, int], dict[str, str]]:
     return audit, counts, files
 
 
-def plan_words(cursor, schema: str) -> dict[str, str]:
+def plan_words(cursor, schema: str, built: set[str]) -> dict[str, str]:
     """What the run did with its files: a line per loader block, the summary, the missing and the
-    ignored files, the run's mode."""
+    ignored files, the run's mode (``built``: the build's tables)."""
     from mage_project.builds.plan import plan_summary, read_plan
 
     files, settings = read_plan(cursor, schema)
@@ -242,9 +242,7 @@ def plan_words(cursor, schema: str) -> dict[str, str]:
         words['dropped' if settings['full_refresh'] else 'missing'] = some(settings['missing'])
     if settings['ignored']:
         words['ignored'] = some(settings['ignored'])
-    cursor.execute("select from pg_class c join pg_namespace n on n.oid = c.relnamespace "
-                   "where n.nspname = %s and c.relname = 'run_inputs'", (schema,))
-    if cursor.fetchone() is not None:
+    if 'run_inputs' in built:
         cursor.execute(sql.SQL('select full_refresh, has_base, users_changed from {}.run_inputs').format(
             sql.Identifier(schema)))
         full, has_base, _ = cursor.fetchone()

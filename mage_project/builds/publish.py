@@ -90,13 +90,6 @@ def _query_columns(cursor, query: sql.Composable) -> list[tuple[str, str]]:
     return columns
 
 
-def _relkind(cursor, schema: str, name: str) -> Optional[str]:
-    cursor.execute('select c.relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace '
-                   'where n.nspname = %s and c.relname = %s', (schema, name))
-    row = cursor.fetchone()
-    return row[0] if row else None
-
-
 @dataclass
 class Incremental:
     """What the publish of the Postgres pipeline's run needs to apply its changes to the state:
@@ -171,7 +164,7 @@ def _publish_once(conn, build: Build, reader_roles: Iterable[str], published: di
                 _record_ending(cursor, build, 'unchanged', note)
                 return 'unchanged'
             definitions.update(over_state)
-        kinds = {(layer, name): _relkind(cursor, layer, name) for layer, name in ours + others}
+        kinds = {(layer, name): state.relkind(cursor, layer, name) for layer, name in ours + others}
         # Views another pipeline published that this run does not replace describe an older run.
         stale = [relation for relation in others if kinds[relation] == 'v']
         existing = [relation for relation in ours + stale if kinds[relation]]

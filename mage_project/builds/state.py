@@ -237,19 +237,25 @@ def base_columns(tables: dict[str, Table]) -> dict[str, str]:
     }
 
 
-def drop_relation(cursor, schema: str, name: str) -> None:
-    """Drop a table or view of the build, whichever it is."""
+def relkind(cursor, schema: str, name: str) -> Optional[str]:
+    """pg_class.relkind of ``schema.name`` ('r' a table, 'v' a view), or None if there is none."""
     cursor.execute('select c.relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace '
                    'where n.nspname = %s and c.relname = %s', (schema, name))
     row = cursor.fetchone()
-    if row:
-        cursor.execute(sql.SQL('drop {} {}').format(sql.SQL('view' if row[0] == 'v' else 'table'),
+    return row[0] if row else None
+
+
+def drop_relation(cursor, schema: str, name: str) -> None:
+    """Drop a table or view of the build, whichever it is."""
+    kind = relkind(cursor, schema, name)
+    if kind:
+        cursor.execute(sql.SQL('drop {} {}').format(sql.SQL('view' if kind == 'v' else 'table'),
                                                      sql.Identifier(schema, name)))
 
 
 def prepared_key(cursor, schema: str) -> Optional[str]:
     """The changes the build's inputs were prepared for (Changes.key, as JSON)."""
-    if not _relation_exists(cursor, schema, 'run_inputs'):
+    if relkind(cursor, schema, 'run_inputs') is None:
         return None
     cursor.execute(sql.SQL('select changes_key from {}.run_inputs').format(sql.Identifier(schema)))
     return cursor.fetchone()[0]
@@ -277,12 +283,6 @@ def union_of_loads(loads: list[Loaded], columns: tuple[str, ...], empty: sql.Com
         for load in loads)
 
 
-def _relation_exists(cursor, schema: str, name: str) -> bool:
-    cursor.execute('select from pg_class c join pg_namespace n on n.oid = c.relnamespace '
-                   'where n.nspname = %s and c.relname = %s', (schema, name))
-    return cursor.fetchone() is not None
-
-
 def prepare_users(cursor, schema: str, changes: Changes, tables: dict[str, Table]) -> None:
     """(Re)create the build's ``users`` input (the users load ``changes`` reads, or no rows), and
     record which load it holds (users_input). The load_users block makes it as soon as users.csv
@@ -305,7 +305,7 @@ def prepare_inputs(cursor, schema: str, changes: Changes, state: State, tables: 
     publish finds the key changed and runs the models again (publish._apply_state)."""
     build = sql.Identifier(schema)
     key = changes.key()
-    if keep_users and _relation_exists(cursor, schema, 'users_input'):
+    if keep_users and relkind(cursor, schema, 'users_input'):
         cursor.execute(sql.SQL('select load_id from {}.users_input').format(build))
         key = key[:2] + (cursor.fetchone()[0],) + key[3:]
     else:
