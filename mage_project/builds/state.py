@@ -10,7 +10,7 @@ raises.
 
 A run's SQL models read, in its build (``prepare_inputs``): the rows of the loads the run adds or
 retires (user_interaction, with load_changes' signs), users when they change (users), the run's
-mode (run_inputs) and the published state (base_<model>: views of store, or empty tables when the
+mode (run_inputs) and the published state (base_<model>: views of store, or of no rows when the
 run starts from nothing). They compute only what changes (transformers/int_*_changes.sql) and the
 question tables as the published counts plus those changes. So an incremental run reads only its
 new files and the state of the users and events they touch.
@@ -24,6 +24,7 @@ differ from what the build was made from, prepares the inputs again and runs the
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -261,8 +262,20 @@ def prepared_key(cursor, schema: str) -> Optional[str]:
     return cursor.fetchone()[0]
 
 
+def column_definitions(ddl: str) -> list[tuple[str, str]]:
+    """(name, type) of each column of ``ddl`` (\"a int, b numeric(5,2)\")."""
+    return [tuple(part.strip().split(None, 1)) for part in re.split(r',(?![^()]*\))', ddl)]
+
+
 def column_names(ddl: str) -> list[str]:
-    return [part.strip().split()[0] for part in ddl.split(',')]
+    return [name for name, _ in column_definitions(ddl)]
+
+
+def no_rows(ddl: str) -> sql.Composable:
+    """``select cast(null as type) as column, ... where false``: the columns of ``ddl``, no rows."""
+    return sql.SQL('select {} where false').format(sql.SQL(', ').join(
+        sql.SQL('cast(null as {}) as {}').format(sql.SQL(type_), sql.Identifier(name))
+        for name, type_ in column_definitions(ddl)))
 
 
 def _typed_nulls(table: Table, extra: str = '') -> sql.Composable:
@@ -335,7 +348,9 @@ def prepare_inputs(cursor, schema: str, changes: Changes, state: State, tables: 
                 build, sql.Identifier(name), sql.SQL(', ').join(map(sql.Identifier, column_names(columns))),
                 sql.Identifier(STORE, source)))
         else:
-            cursor.execute(sql.SQL('create table {}.{} ({})').format(build, sql.Identifier(name), sql.SQL(columns)))
+            # No state: a relation the planner knows to be empty (not an empty table, which it
+            # guesses at hundreds of rows), so the models' joins with it cost nothing.
+            cursor.execute(sql.SQL('create view {}.{} as {}').format(build, sql.Identifier(name), no_rows(columns)))
     # Fresh statistics for the planner: the inputs are small next to the state they are joined with.
     cursor.execute(sql.SQL('analyze {}.load_changes').format(build))
 
