@@ -10,6 +10,8 @@ read alike; what sqlglot does not translate is done by the small, named rewrites
   stg_users)`` reads the table inside its own definition, and is the CTE everywhere after it.
 - ``drop_materialized``: ``with x as materialized (...)`` is a Postgres planner hint; Spark has no
   such clause (and computes a CTE where it is used).
+- ``drop_collate``: ``x collate "C"`` compares ``x`` byte by byte in Postgres, as Spark compares
+  strings already.
 - ``regexp_match_to_array``: Postgres ``regexp_match(text, pattern)`` returns the pattern's groups
   as an array (null without a match, null for a group that took no part); Spark gets the same
   array from ``regexp_extract``, one call per group (a group that matches an empty string would
@@ -48,6 +50,16 @@ def drop_materialized(tree: exp.Expression) -> exp.Expression:
     return tree
 
 
+def drop_collate(tree: exp.Expression) -> exp.Expression:
+    def rewrite(node: exp.Expression) -> exp.Expression:
+        if not isinstance(node, exp.Collate):
+            return node
+        if node.expression.name != 'C':
+            raise sqlglot.errors.UnsupportedError(f'only collate "C" reads alike on Spark: {node.sql("postgres")}')
+        return node.this
+    return tree.transform(rewrite)
+
+
 def regexp_match_to_array(tree: exp.Expression) -> exp.Expression:
     def rewrite(node: exp.Expression) -> exp.Expression:
         if not (isinstance(node, exp.Anonymous) and node.name.lower() == 'regexp_match'):
@@ -68,7 +80,7 @@ def to_spark(query: str, view_name: Callable[[str], str]) -> str:
     """A Postgres query of the pipeline as Spark SQL, its build tables read from temporary views;
     sqlglot raises on anything it cannot translate, rather than warn."""
     tree = sqlglot.parse_one(query, read='postgres')
-    tree = regexp_match_to_array(drop_materialized(build_tables_to_views(tree, view_name)))
+    tree = regexp_match_to_array(drop_collate(drop_materialized(build_tables_to_views(tree, view_name))))
     return tree.sql('spark', unsupported_level=ErrorLevel.RAISE)
 
 

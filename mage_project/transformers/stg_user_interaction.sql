@@ -10,7 +10,9 @@ with source as (
 
 final as (
     select
-        event_id,
+        -- Compared byte by byte ("C"): an id has no alphabetical order, and sorting by it so (to
+        -- group events, to index them) takes about half the time the database's locale takes.
+        event_id collate "C" as event_id,
         user_id,
         event_type,
         event_time,
