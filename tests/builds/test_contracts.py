@@ -1,4 +1,5 @@
 """Each data contract of contracts.py fails when its rule is broken, on a tiny build."""
+import psycopg2.extensions
 import pytest
 
 from mage_project.builds.contracts import failed_contracts
@@ -66,3 +67,29 @@ def test_each_contract_fails_when_its_rule_is_broken(tiny_build, break_it, failu
         cursor.execute(break_it.format(s=SCHEMA))
     failures = failed_contracts(tiny_build, SCHEMA, PUBLISHED)
     assert any(failure in message for message in failures), failures
+
+
+
+def test_the_keys_are_counted_by_sorting_and_the_setting_is_given_back(tiny_build):
+    """A hash aggregate's time hangs on the planner's estimates (a key check once ran for minutes at
+    40M events): the key checks run with enable_hashagg off, and the transaction gets back its own
+    setting afterwards."""
+    seen = []
+
+    class Recording(psycopg2.extensions.cursor):
+        def execute(self, query, vars=None):
+            text = query if isinstance(query, str) else query.as_string(self)
+            if 'select distinct' in text:
+                super().execute("select current_setting('enable_hashagg')")
+                seen.append(self.fetchone()[0])
+            return super().execute(query, vars)
+
+    with tiny_build.cursor() as cursor:
+        cursor.execute('set local enable_hashagg = on')
+    tiny_build.cursor_factory = Recording
+    assert failed_contracts(tiny_build, SCHEMA, PUBLISHED) == []
+    tiny_build.cursor_factory = None
+    assert seen and set(seen) == {'off'}, seen
+    with tiny_build.cursor() as cursor:
+        cursor.execute("select current_setting('enable_hashagg')")
+        assert cursor.fetchone()[0] == 'on'
