@@ -106,6 +106,15 @@ class Incremental:
 Definitions = dict[tuple[str, str], tuple[sql.Composable, Optional[str]]]
 
 
+# Applying the state moves, renames and indexes the build's tables, which autovacuum may be
+# vacuuming (at 40M events, for minutes). Postgres cancels an autovacuum that blocks a lock request
+# for deadlock_timeout (1 s by default): with the publish's usual lock_timeout of 1 s, the request
+# gave up first, on every try, and the publish failed after PUBLISH_WAIT_SECONDS. No reader waits
+# behind these locks (the build's and the state's own tables), so the wait may be longer.
+_STATE_LOCK_TIMEOUT = ("select set_config('lock_timeout', (select greatest(10000, 3 * setting::bigint) from "
+                       "pg_settings where name = 'deadlock_timeout') || 'ms', true)")
+
+
 def _apply_state(cursor, conn, build: Build, incremental: Incremental) -> tuple[Optional[Definitions], str]:
     """Work out the run's changes against the state as it is now; run its models again if they or
     the state changed since its build was made (rebase); check the contracts; apply the changes.
@@ -159,7 +168,9 @@ def _publish_once(conn, build: Build, reader_roles: Iterable[str], published: di
             (layer, name): (sql.SQL('select * from {}').format(sql.Identifier(build.schema, name)), None)
             for layer, name in ours}
         if incremental is not None:  # before the views' locks: readers are not held while it works
+            cursor.execute(_STATE_LOCK_TIMEOUT)
             over_state, note = _apply_state(cursor, conn, build, incremental)
+            cursor.execute(sql.SQL('set local lock_timeout = {}').format(sql.Literal(LOCK_TIMEOUT)))
             if over_state is None:
                 _record_ending(cursor, build, 'unchanged', note)
                 return 'unchanged'

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import gzip
 import os
+import threading
+import time
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -130,3 +132,37 @@ def test_files_of_the_take_home_dialect_load_as_one_file_wherever_they_sit(datab
     assert sorted(row[:2] for row in seen['raw.load_audit']) == [
         ('user_interaction/2019-05-05.csv', 2), ('user_interaction/2019-05-06.csv', 2),
         ('user_interaction/2019-05-07.csv.gz', 2), ('users.csv', 2)]
+
+
+def test_the_publish_outwaits_a_vacuum_of_the_tables_it_moves(databases, tmp_path):
+    """Autovacuum locks the build's tables that the publish moves into the state. Postgres cancels it
+    once a lock request has waited deadlock_timeout (1 s), so the publish must wait longer than its
+    usual lock_timeout of 1 s there, or it gives up first on every try. Here a session holds that
+    lock for 2.5 s, and the publish has one try (PUBLISH_WAIT_SECONDS=0): it waits, and publishes."""
+    database = databases()
+    folder = write_folder(tmp_path / 'folder', [(1, '18-45', 'DE')],
+                          {'a.csv': [('E1', 1, 'VIEW', '2019-05-05 10:00:00')]})
+    held, threads = threading.Event(), []
+
+    def vacuum_like(build) -> None:
+        def hold() -> None:
+            conn = database.connect()
+            with conn, conn.cursor() as cursor:
+                cursor.execute(f'lock table {build.schema}.int_event_copy_changes in share update exclusive mode')
+                held.set()
+                time.sleep(2.5)
+            conn.close()
+        threads.append(threading.Thread(target=hold))
+        threads[0].start()
+        assert held.wait(10)
+
+    started = time.monotonic()
+    try:
+        ended = run_in_process({**database.env, 'PUBLISH_WAIT_SECONDS': '0'}, folder, tmp_path / 'work', VARIABLES,
+                               before_publish=vacuum_like)
+    finally:
+        for thread in threads:
+            thread.join()
+    assert ended == 'published'
+    assert time.monotonic() - started >= 2.5
+    assert database.rows('select event_id, copies from intermediate.int_event_copies') == [('E1', 1)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable
 
 from mage_project.answers.publishing import publish_run
 from mage_project.answers.write import build_answers
@@ -31,9 +32,10 @@ def environment(env: dict[str, str]):
         os.environ.update(saved)
 
 
-def run_in_process(database_env: dict[str, str], dataset: Path, work: Path, variables: dict | None = None) -> str:
+def run_in_process(database_env: dict[str, str], dataset: Path, work: Path, variables: dict | None = None,
+                   before_publish: Callable[[lifecycle.Build], None] | None = None) -> str:
     """One run on ``dataset`` (Mage's data folder in ``work``); returns how it ended: 'published'
-    or 'unchanged'."""
+    or 'unchanged'. ``before_publish`` is called with the run's build once its models are built."""
     env = {'PATH': os.environ.get('PATH', ''), 'ENV': 'test', 'DATASET_DIR': str(dataset),
            'MAGE_DATA_DIR': str(work / 'mage_data'), 'REPORT_DIR': str(work / 'reports'), **database_env}
     variables = dict(variables or {})
@@ -46,4 +48,6 @@ def run_in_process(database_env: dict[str, str], dataset: Path, work: Path, vari
         with db.transaction() as conn:
             run_models(conn, build.schema, variables)
             build_answers(conn, build.schema, numbers(variables))
+        if before_publish:
+            before_publish(build)
         return publish_run(build, variables)
