@@ -398,6 +398,9 @@ def _merge(cursor, schema: str, changes_table: str, target: str, key: tuple[str,
     """Apply a build's change table to a state table in place: delete what reaches 0 (``count``),
     update what existed (``before`` > 0), insert what is new."""
     changed, state = sql.Identifier(schema, changes_table), sql.Identifier(STORE, target)
+    # Statistics first: without them the planner took a few of 100,000 changes for many, and
+    # updated 40M events' state by scanning all of it (16 s) rather than by its index (20 ms).
+    cursor.execute(sql.SQL('analyze {}').format(changed))
     match = sql.SQL(' and ').join(sql.SQL('s.{0} = c.{0}').format(sql.Identifier(column)) for column in key)
     cursor.execute(sql.SQL('delete from {} as s using {} as c where {} and c.{} = 0').format(
         state, changed, match, sql.Identifier(count)))
