@@ -28,7 +28,7 @@ from mage_project.builds.lifecycle import (
     foreign_dependents,
     log,
 )
-from mage_project.catalog import AUDIT, LAYERS, PIPELINES, published_by
+from mage_project.catalog import AUDIT, LAYERS, PIPELINES, STORE, published_by
 from mage_project.core import db
 from mage_project.core.settings import ConnectionSettings
 
@@ -115,6 +115,40 @@ _STATE_LOCK_TIMEOUT = ("select set_config('lock_timeout', (select greatest(10000
                        "pg_settings where name = 'deadlock_timeout') || 'ms', true)")
 
 
+_AUTOVACUUM_HOLDS = """
+select exists (
+    select from pg_locks as l
+    join pg_stat_activity as a on a.pid = l.pid
+    join pg_class as c on c.oid = l.relation
+    join pg_namespace as n on n.oid = c.relnamespace
+    where a.backend_type = 'autovacuum worker' and l.granted and l.database = (
+        select oid from pg_database where datname = current_database())
+      and n.nspname = any(%s)
+)
+"""
+
+
+def _lock_views(cursor, views: list[tuple[str, str]]) -> None:
+    """Lock the published views, and so (a view's lock reaches the tables it reads) the state's
+    tables under them. If that times out while autovacuum holds one of those tables, lock again,
+    waiting past deadlock_timeout, when Postgres cancels the autovacuum: a vacuum of a large state
+    table lasts minutes, longer than every try of the publish. Anything else stands (another try)."""
+    statement = sql.SQL('lock table {} in access exclusive mode').format(sql.SQL(', ').join(
+        sql.Identifier(layer, name) for layer, name in views))
+    cursor.execute('savepoint lock_views')
+    try:
+        cursor.execute(statement)
+    except psycopg2.errors.LockNotAvailable:
+        cursor.execute('rollback to savepoint lock_views')
+        cursor.execute(_AUTOVACUUM_HOLDS, (sorted({STORE, *(layer for layer, _ in views)}),))
+        if not cursor.fetchone()[0]:
+            raise
+        cursor.execute(_STATE_LOCK_TIMEOUT)
+        cursor.execute(statement)
+        cursor.execute(sql.SQL('set local lock_timeout = {}').format(sql.Literal(LOCK_TIMEOUT)))
+    cursor.execute('release savepoint lock_views')
+
+
 def _apply_state(cursor, conn, build: Build, incremental: Incremental) -> tuple[Optional[Definitions], str]:
     """Work out the run's changes against the state as it is now; run its models again if they or
     the state changed since its build was made (rebase); check the contracts; apply the changes.
@@ -180,8 +214,7 @@ def _publish_once(conn, build: Build, reader_roles: Iterable[str], published: di
         stale = [relation for relation in others if kinds[relation] == 'v']
         existing = [relation for relation in ours + stale if kinds[relation]]
         if existing:  # one statement, so readers wait at most one lock timeout behind it
-            cursor.execute(sql.SQL('lock table {} in access exclusive mode').format(sql.SQL(', ').join(
-                sql.Identifier(layer, name) for layer, name in existing)))
+            _lock_views(cursor, existing)
         # Each relation in layer order (staging reads the published raw views): what it becomes,
         # and whether that is possible without dropping an object of someone else. A refusal rolls
         # the whole transaction back, so nothing changes unless everything can.

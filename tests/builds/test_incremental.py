@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -166,3 +167,43 @@ def test_the_publish_outwaits_a_vacuum_of_the_tables_it_moves(databases, tmp_pat
     assert ended == 'published'
     assert time.monotonic() - started >= 2.5
     assert database.rows('select event_id, copies from intermediate.int_event_copies') == [('E1', 1)]
+
+
+def test_the_publish_outwaits_an_autovacuum_of_a_table_under_the_views(databases, tmp_path):
+    """Locking the published views locks the tables they read, among them every loaded file's: an
+    autovacuum of one (slowed down here, to last tens of seconds) held that lock past every 1 s try
+    of the publish. Postgres cancels it once a lock request has waited deadlock_timeout; the publish
+    waits that long when autovacuum is what blocks it, and publishes on its one try."""
+    database = databases()
+    with database.admin() as admin, admin.cursor() as cursor:
+        cursor.execute('select rolsuper from pg_roles where rolname = current_user')
+        if not cursor.fetchone()[0]:
+            pytest.skip('needs a superuser to make autovacuum start within a second')
+    users = [(1, '18-45', 'DE')]
+    first = [(f'E{i}', 1, 'VIEW', '2019-05-05 10:00:00') for i in range(20000)]
+    folder = write_folder(tmp_path / 'folder', users, {'a.csv': first})
+    assert run_in_process(database.env, folder, tmp_path / 'work', VARIABLES) == 'published'
+    (table,) = database.rows("select store_table from audit.file_loads where source_file = 'user_interaction/a.csv'")[0]
+    with database.connect() as conn, conn.cursor() as cursor:
+        cursor.execute(f'alter table store.{table} set (autovacuum_vacuum_insert_threshold = 1, '
+                       'autovacuum_vacuum_insert_scale_factor = 0, autovacuum_vacuum_cost_delay = 100, '
+                       'autovacuum_vacuum_cost_limit = 1)')
+    admin = database.admin()
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute('alter system set autovacuum_naptime = 1')
+            cursor.execute('select pg_reload_conf()')
+        deadline = time.monotonic() + 60
+        while not database.rows("select 1 from pg_stat_activity where backend_type = 'autovacuum worker' "
+                                'and query like %s', (f'%{table}%',)):
+            assert time.monotonic() < deadline, f'no autovacuum of store.{table} started'
+            time.sleep(0.2)
+        write_folder(folder, users, {'b.csv': [('F1', 1, 'CLICK', '2019-05-06 09:00:00')]})
+        ended = run_in_process({**database.env, 'PUBLISH_WAIT_SECONDS': '0'}, folder, tmp_path / 'work', VARIABLES)
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute('alter system reset autovacuum_naptime')
+            cursor.execute('select pg_reload_conf()')
+        admin.close()
+    assert ended == 'published'
+    assert database.rows('select count(*) from raw.user_interaction') == [(20001,)]
