@@ -22,7 +22,7 @@ from mage_project.core import db
 from mage_project.core.settings import connection_settings, current_env
 from mage_project.ingest.dialect import Adjustment, DatasetError, LoadCounts, Rejection, Table, iter_copy_lines
 from mage_project.ingest.evidence import ADJUSTED_COLUMNS, REJECTED_COLUMNS, copy_row, refusal
-from mage_project.ingest.manifest import FileState, Planned
+from mage_project.ingest.manifest import PUBLISHES, FileState, Planned
 
 SAMPLE_ROWS = 5
 # pg_advisory_xact_lock(FILE_LOCK_CLASS, hashtext(path)): the lock of one file's load.
@@ -152,9 +152,15 @@ def check_loads(report: pd.DataFrame) -> None:
 
 
 def check_loads_stored(report: pd.DataFrame) -> None:
-    """The data contract of the loads in Postgres: each load's table and evidence hold exactly what
-    the manifest records for it. Raises AssertionError naming the file."""
-    load_ids = [int(x) for x in report.load_id.dropna()] if 'load_id' in report else []
+    """The data contract of the loads in Postgres: each load the run publishes (made or adopted
+    by it: ``PUBLISHES``) holds in its table and evidence exactly what the manifest records for it.
+    The loads of unchanged and re-delivered files were checked by the run that made them: counting
+    them again made every run read the whole history (3 s at 40M events). Raises AssertionError
+    naming the file."""
+    if 'load_id' not in report:
+        return
+    made = report[report.action.isin(PUBLISHES)] if 'action' in report else report
+    load_ids = [int(x) for x in made.load_id.dropna()]
     with db.transaction() as conn, conn.cursor() as cursor:
         for load_id in load_ids:
             cursor.execute(sql.SQL('select source_file, store_table, rows_loaded, rows_rejected from {}.file_loads '

@@ -10,13 +10,15 @@ import threading
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mage_project.ingest.load import check_loads_stored
 from tests.support.cases import TINY_DDL
 from tests.support.database import Database
-from tests.support.engine import run_in_process
+from tests.support.engine import environment, run_in_process
 
 # Small pools, so that exact duplicates, repeated and conflicting users, orphans and ties happen.
 USER_IDS = st.integers(1, 9)
@@ -207,3 +209,23 @@ def test_the_publish_outwaits_an_autovacuum_of_a_table_under_the_views(databases
         admin.close()
     assert ended == 'published'
     assert database.rows('select count(*) from raw.user_interaction') == [(20001,)]
+
+
+def test_the_loaders_contract_counts_the_loads_the_run_makes_not_the_history(databases, tmp_path):
+    """Each loader block checks that every load it made holds what the manifest records. The loads
+    of unchanged files were checked by the run that made them: counting them again made each run
+    read the whole history."""
+    database = databases()
+    folder = write_folder(tmp_path / 'folder', [(1, '18-45', 'DE')],
+                          {'a.csv': [('E1', 1, 'VIEW', '2019-05-05 10:00:00'), ('E2', 1, 'CLICK', '2019-05-05 10:00:00')]})
+    assert run_in_process(database.env, folder, tmp_path / 'work', VARIABLES) == 'published'
+    (load_id, table), = database.rows("select load_id, store_table from audit.file_loads "
+                                      "where source_file = 'user_interaction/a.csv'")
+    with database.connect() as conn, conn.cursor() as cursor:
+        cursor.execute(f"delete from store.{table} where event_id = 'E2'")
+    report = pd.DataFrame([{'source_file': 'user_interaction/a.csv', 'action': 'unchanged', 'load_id': load_id,
+                            'lines_read': 2, 'rows_loaded': 2, 'rows_rejected': 0}])
+    with environment({'PATH': os.environ.get('PATH', ''), 'ENV': 'test', **database.env}):
+        check_loads_stored(report)
+        with pytest.raises(AssertionError, match='user_interaction/a.csv: store holds 1 rows'):
+            check_loads_stored(report.assign(action='new'))
