@@ -135,17 +135,26 @@ def _lock_views(cursor, views: list[tuple[str, str]]) -> None:
     table lasts minutes, longer than every try of the publish. Anything else stands (another try)."""
     statement = sql.SQL('lock table {} in access exclusive mode').format(sql.SQL(', ').join(
         sql.Identifier(layer, name) for layer, name in views))
+    schemas = sorted({STORE, *(layer for layer, _ in views)})
+
+    def outwait_autovacuum() -> bool:
+        cursor.execute(_AUTOVACUUM_HOLDS, (schemas,))
+        if not cursor.fetchone()[0]:
+            return False
+        cursor.execute(_STATE_LOCK_TIMEOUT)
+        cursor.execute(statement)
+        cursor.execute(sql.SQL('set local lock_timeout = {}').format(sql.Literal(LOCK_TIMEOUT)))
+        return True
+
+    if outwait_autovacuum():  # after a large publish, autovacuum often is at the state already
+        return
     cursor.execute('savepoint lock_views')
     try:
         cursor.execute(statement)
     except psycopg2.errors.LockNotAvailable:
         cursor.execute('rollback to savepoint lock_views')
-        cursor.execute(_AUTOVACUUM_HOLDS, (sorted({STORE, *(layer for layer, _ in views)}),))
-        if not cursor.fetchone()[0]:
+        if not outwait_autovacuum():
             raise
-        cursor.execute(_STATE_LOCK_TIMEOUT)
-        cursor.execute(statement)
-        cursor.execute(sql.SQL('set local lock_timeout = {}').format(sql.Literal(LOCK_TIMEOUT)))
     cursor.execute('release savepoint lock_views')
 
 
