@@ -6,6 +6,7 @@ from __future__ import annotations
 from psycopg2 import sql
 
 from mage_project.catalog import MODELS, QUESTION_IDS
+from mage_project.core import db
 
 # Totals that must agree, each over what the run changed or the small tables: (description, left,
 # right). The build's tables are named bare (the run's search_path), so the Spark pipeline runs the
@@ -48,6 +49,34 @@ def failed_totals(totals: tuple) -> list[str]:
             for description, expected, actual in zip(_TOTAL_CHECKS, totals[0::2], totals[1::2]) if expected != actual]
 
 
+def _failed_keys(cursor, build_schema: str, in_build: set[str]) -> list[str]:
+    """The broken keys of the build's keyed tables, and the positions of its ranked ones."""
+    failures = []
+    for model in MODELS:
+        if model.key is None or model.name not in in_build:
+            continue
+        label = f'{model.layer}.{model.name}' if model.layer else model.name
+        name = sql.Identifier(build_schema, model.name)
+        key = sql.SQL(', ').join(map(sql.Identifier, model.key))
+        cursor.execute(sql.SQL(
+            'select count(*), (select count(*) from (select distinct {key} from {name}) as keys), '
+            'count(*) filter (where not ({not_null})) from {name}'
+        ).format(key=key, name=name, not_null=sql.SQL(' and ').join(
+            sql.SQL('{} is not null').format(sql.Identifier(column)) for column in model.key)))
+        rows, distinct, nulls = cursor.fetchone()
+        if distinct != rows or nulls:
+            failures.append(f'{label} ({", ".join(model.key)}) must be unique and not null: '
+                            f'{rows} rows, {distinct} distinct, {nulls} with a null')
+        if model.ranked:
+            cursor.execute(sql.SQL(
+                'select count(*) filter (where position is null), count(distinct position), '
+                'coalesce(min(position), 1), coalesce(max(position), 0) from {}').format(name))
+            nulls, distinct_positions, low, high = cursor.fetchone()
+            if nulls or distinct_positions != rows or low != 1 or high != rows:
+                failures.append(f'{label}.position must run 1..{rows} without gaps or ties')
+    return failures
+
+
 def failed_contracts(conn, build_schema: str, published: dict) -> list[str]:
     """Every broken contract of the build in ``build_schema``, as a sentence; empty when the
     build may be published: the keys of its keyed tables, the positions of the ranked ones, the
@@ -61,31 +90,8 @@ def failed_contracts(conn, build_schema: str, published: dict) -> list[str]:
         # The keys are counted by sorting, not hashing: a key check of the 6M rows of
         # int_user_event_changes (40M events) ran for over 7 minutes at full CPU as a hash
         # aggregate, spilling, where a sort takes 1.5 s; a sort's time does not hang on estimates.
-        cursor.execute("select current_setting('enable_hashagg'), set_config('enable_hashagg', 'off', true)")
-        hashagg = cursor.fetchone()[0]
-        for model in MODELS:
-            if model.key is None or model.name not in in_build:
-                continue
-            label = f'{model.layer}.{model.name}' if model.layer else model.name
-            name = sql.Identifier(build_schema, model.name)
-            key = sql.SQL(', ').join(map(sql.Identifier, model.key))
-            cursor.execute(sql.SQL(
-                'select count(*), (select count(*) from (select distinct {key} from {name}) as keys), '
-                'count(*) filter (where not ({not_null})) from {name}'
-            ).format(key=key, name=name, not_null=sql.SQL(' and ').join(
-                sql.SQL('{} is not null').format(sql.Identifier(column)) for column in model.key)))
-            rows, distinct, nulls = cursor.fetchone()
-            if distinct != rows or nulls:
-                failures.append(f'{label} ({", ".join(model.key)}) must be unique and not null: '
-                                f'{rows} rows, {distinct} distinct, {nulls} with a null')
-            if model.ranked:
-                cursor.execute(sql.SQL(
-                    'select count(*) filter (where position is null), count(distinct position), '
-                    'coalesce(min(position), 1), coalesce(max(position), 0) from {}').format(name))
-                nulls, distinct_positions, low, high = cursor.fetchone()
-                if nulls or distinct_positions != rows or low != 1 or high != rows:
-                    failures.append(f'{label}.position must run 1..{rows} without gaps or ties')
-        cursor.execute("select set_config('enable_hashagg', %s, true)", (hashagg,))
+        with db.local_setting(cursor, 'enable_hashagg', 'off'):
+            failures += _failed_keys(cursor, build_schema, in_build)
         if 'user_interaction' in published.get('raw', ()):
             cursor.execute(sql.SQL('set local search_path = {}, pg_catalog').format(build))
             cursor.execute(TOTALS)

@@ -47,7 +47,8 @@ def relations(published: dict[str, tuple[str, ...]]) -> list[tuple[str, str]]:
 
 _BLOCKERS = """
 select distinct a.pid, a.datname, a.usename, coalesce(nullif(a.application_name, ''), '-'), a.state,
-       coalesce(a.xact_start, a.backend_start), coalesce(format('%%I.%%I', n.nspname, c.relname), 'the publish lock')
+       coalesce(a.xact_start, a.backend_start), coalesce(format('%%I.%%I', n.nspname, c.relname), 'the publish lock'),
+       a.backend_type
 from pg_locks as l
 join pg_stat_activity as a on a.pid = l.pid
 left join pg_class as c on c.oid = l.relation
@@ -60,16 +61,22 @@ order by 1
 """
 
 
+def _holders(cursor, schemas: list[str]) -> list[tuple]:
+    """The other backends of this database that hold locks on tables or views of ``schemas`` (or
+    the publish lock): pid, database, user, application, state, since, on what, backend type."""
+    cursor.execute(_BLOCKERS, (schemas, PUBLISH_LOCK_KEY))
+    return cursor.fetchall()
+
+
 def describe_blockers(settings: Optional[ConnectionSettings], schemas: list[str]) -> str:
     """Who holds locks on the published schemas (or the publish lock) in this database."""
     with db.transaction(settings) as conn, conn.cursor() as cursor:
-        cursor.execute(_BLOCKERS, (schemas, PUBLISH_LOCK_KEY))
-        rows = cursor.fetchall()
+        rows = _holders(cursor, schemas)
     if not rows:
         return 'no blocking backend is left'
     return '; '.join(f'backend {pid} (database {datname}, user {user}, application {app}, {state} since '
                      f'{since:%Y-%m-%d %H:%M:%S %Z}, on {what})'
-                     for pid, datname, user, app, state, since, what in rows)
+                     for pid, datname, user, app, state, since, what, _ in rows)
 
 
 def _columns(cursor, schema: str, name: str) -> list[tuple[str, str]]:
@@ -111,39 +118,28 @@ Definitions = dict[tuple[str, str], tuple[sql.Composable, Optional[str]]]
 # for deadlock_timeout (1 s by default): with the publish's usual lock_timeout of 1 s, the request
 # gave up first, on every try, and the publish failed after PUBLISH_WAIT_SECONDS. No reader waits
 # behind these locks (the build's and the state's own tables), so the wait may be longer.
-_STATE_LOCK_TIMEOUT = ("select set_config('lock_timeout', (select greatest(10000, 3 * setting::bigint) from "
-                       "pg_settings where name = 'deadlock_timeout') || 'ms', true)")
-
-
-_AUTOVACUUM_HOLDS = """
-select exists (
-    select from pg_locks as l
-    join pg_stat_activity as a on a.pid = l.pid
-    join pg_class as c on c.oid = l.relation
-    join pg_namespace as n on n.oid = c.relnamespace
-    where a.backend_type = 'autovacuum worker' and l.granted and l.database = (
-        select oid from pg_database where datname = current_database())
-      and n.nspname = any(%s)
-)
-"""
+def _outwaiting_autovacuum(cursor):
+    """lock_timeout long enough for Postgres to cancel an autovacuum in the way: 3 x
+    deadlock_timeout, at least 10 s (db.local_setting: for the statements inside)."""
+    cursor.execute("select greatest(10000, 3 * setting::bigint) || 'ms' from pg_settings "
+                   "where name = 'deadlock_timeout'")
+    return db.local_setting(cursor, 'lock_timeout', cursor.fetchone()[0])
 
 
 def _lock_views(cursor, views: list[tuple[str, str]]) -> None:
     """Lock the published views, and so (a view's lock reaches the tables it reads) the state's
-    tables under them. If that times out while autovacuum holds one of those tables, lock again,
-    waiting past deadlock_timeout, when Postgres cancels the autovacuum: a vacuum of a large state
-    table lasts minutes, longer than every try of the publish. Anything else stands (another try)."""
+    tables under them. If autovacuum holds one of those tables, wait past deadlock_timeout, when
+    Postgres cancels it: a vacuum of a large state table lasts minutes, longer than every try of the
+    publish. Any other holder (a reader) stands: the 1 s try fails, and the publish tries again."""
     statement = sql.SQL('lock table {} in access exclusive mode').format(sql.SQL(', ').join(
         sql.Identifier(layer, name) for layer, name in views))
     schemas = sorted({STORE, *(layer for layer, _ in views)})
 
     def outwait_autovacuum() -> bool:
-        cursor.execute(_AUTOVACUUM_HOLDS, (schemas,))
-        if not cursor.fetchone()[0]:
+        if not any(row[-1] == 'autovacuum worker' for row in _holders(cursor, schemas)):
             return False
-        cursor.execute(_STATE_LOCK_TIMEOUT)
-        cursor.execute(statement)
-        cursor.execute(sql.SQL('set local lock_timeout = {}').format(sql.Literal(LOCK_TIMEOUT)))
+        with _outwaiting_autovacuum(cursor):
+            cursor.execute(statement)
         return True
 
     if outwait_autovacuum():  # after a large publish, autovacuum often is at the state already
@@ -211,9 +207,8 @@ def _publish_once(conn, build: Build, reader_roles: Iterable[str], published: di
             (layer, name): (sql.SQL('select * from {}').format(sql.Identifier(build.schema, name)), None)
             for layer, name in ours}
         if incremental is not None:  # before the views' locks: readers are not held while it works
-            cursor.execute(_STATE_LOCK_TIMEOUT)
-            over_state, note = _apply_state(cursor, conn, build, incremental)
-            cursor.execute(sql.SQL('set local lock_timeout = {}').format(sql.Literal(LOCK_TIMEOUT)))
+            with _outwaiting_autovacuum(cursor):
+                over_state, note = _apply_state(cursor, conn, build, incremental)
             if over_state is None:
                 _record_ending(cursor, build, 'unchanged', note)
                 return 'unchanged'

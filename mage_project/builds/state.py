@@ -33,6 +33,7 @@ import jinja2
 from psycopg2 import sql
 
 from mage_project.catalog import AUDIT, BASE_INPUTS, PROJECT_DIR, RAW_TABLES, STATE_MODELS, STORE, default_variables
+from mage_project.core import db
 from mage_project.ingest.dialect import Table
 from mage_project.ingest.files import EVENTS_TABLE
 from mage_project.ingest.manifest import PUBLISHES
@@ -401,9 +402,8 @@ def _merge(cursor, schema: str, changes_table: str, target: str, key: tuple[str,
     # Statistics first: without them the planner took a few of 100,000 changes for many, and
     # updated 40M events' state by scanning all of it (16 s) rather than by its index (20 ms). A
     # small sample is enough to tell few from many.
-    cursor.execute('set local default_statistics_target = 10')
-    cursor.execute(sql.SQL('analyze {}').format(changed))
-    cursor.execute('set local default_statistics_target to default')
+    with db.local_setting(cursor, 'default_statistics_target', '10'):
+        cursor.execute(sql.SQL('analyze {}').format(changed))
     match = sql.SQL(' and ').join(sql.SQL('s.{0} = c.{0}').format(sql.Identifier(column)) for column in key)
     cursor.execute(sql.SQL('delete from {} as s using {} as c where {} and c.{} = 0').format(
         state, changed, match, sql.Identifier(count)))

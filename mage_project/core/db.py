@@ -120,6 +120,16 @@ def transaction(settings: Optional[ConnectionSettings] = None,
         conn.close()
 
 
+@contextmanager
+def local_setting(cursor, name: str, value: str) -> Iterator[None]:
+    """``name`` set to ``value`` for the statements inside, in the current transaction only,
+    then given back the value it had (on error the transaction is rolled back anyway)."""
+    cursor.execute('select current_setting(%s), set_config(%s, %s, true)', (name, name, value))
+    before = cursor.fetchone()[0]
+    yield
+    cursor.execute('select set_config(%s, %s, true)', (name, before))
+
+
 # ---------------------------------------------------------------------------------------------
 # Server limits: which setting stopped a statement, its value and where it comes from
 # ---------------------------------------------------------------------------------------------
