@@ -272,18 +272,16 @@ def column_names(ddl: str) -> list[str]:
     return [name for name, _ in column_definitions(ddl)]
 
 
-def no_rows(ddl: str) -> sql.Composable:
-    """``select cast(null as type) as column, ... where false``: the columns of ``ddl``, no rows."""
+def no_rows(columns: list[tuple[str, str]]) -> sql.Composable:
+    """``select cast(null as type) as column, ... where false``: a relation of ``columns`` ((name,
+    type) pairs) that the planner knows to be empty."""
     return sql.SQL('select {} where false').format(sql.SQL(', ').join(
-        sql.SQL('cast(null as {}) as {}').format(sql.SQL(type_), sql.Identifier(name))
-        for name, type_ in column_definitions(ddl)))
+        sql.SQL('cast(null as {}) as {}').format(sql.SQL(type_), sql.Identifier(name)) for name, type_ in columns))
 
 
-def _typed_nulls(table: Table, extra: str = '') -> sql.Composable:
-    """``select null::type as column, ... where false``: a relation with the table's columns and no rows."""
-    return sql.SQL('select {} where false').format(sql.SQL(', ').join(
-        [sql.SQL('cast(null as {}) as {}').format(sql.SQL(c.sql_type), sql.Identifier(c.name)) for c in table.columns]
-        + ([sql.SQL(extra)] if extra else [])))
+def _no_loads(table: Table) -> sql.Composable:
+    """No rows of ``table``'s loads: its columns and load_id."""
+    return no_rows([*((c.name, c.sql_type) for c in table.columns), ('load_id', 'bigint')])
 
 
 def union_of_loads(loads: list[Loaded], columns: tuple[str, ...], empty: sql.Composable) -> sql.Composable:
@@ -306,7 +304,7 @@ def prepare_users(cursor, schema: str, changes: Changes, tables: dict[str, Table
         drop_relation(cursor, schema, name)
     cursor.execute(sql.SQL('create view {}.users as {}').format(build, union_of_loads(
         [changes.users] if changes.users else [], USER_COLUMNS,
-        _typed_nulls(tables['users'], 'cast(null as bigint) as load_id'))))
+        _no_loads(tables['users']))))
     cursor.execute(sql.SQL('create table {}.users_input as select %s::bigint as load_id').format(build),
                    (changes.users.load_id if changes.users else None,))
 
@@ -338,7 +336,7 @@ def prepare_inputs(cursor, schema: str, changes: Changes, state: State, tables: 
         '%s::bigint as base_version, %s::boolean as full_refresh, %s::text as changes_key').format(build),
         (changes.users_changed, changes.has_base, changes.base_version, changes.full_refresh, json.dumps(key)))
     cursor.execute(sql.SQL('create view {}.user_interaction as {}').format(build, union_of_loads(
-        changes.adds + retires, EVENT_COLUMNS, _typed_nulls(tables[EVENTS_TABLE], 'cast(null as bigint) as load_id'))))
+        changes.adds + retires, EVENT_COLUMNS, _no_loads(tables[EVENTS_TABLE]))))
     cursor.execute(sql.SQL('create view {}.load_audit as {}').format(build, load_audit_query(changes.after)))
     for name, columns in base_columns(tables).items():
         model = name.removeprefix('base_')
@@ -351,7 +349,8 @@ def prepare_inputs(cursor, schema: str, changes: Changes, state: State, tables: 
         else:
             # No state: a relation the planner knows to be empty (not an empty table, which it
             # guesses at hundreds of rows), so the models' joins with it cost nothing.
-            cursor.execute(sql.SQL('create view {}.{} as {}').format(build, sql.Identifier(name), no_rows(columns)))
+            cursor.execute(sql.SQL('create view {}.{} as {}').format(
+                build, sql.Identifier(name), no_rows(column_definitions(columns))))
     # Fresh statistics for the planner: the inputs are small next to the state they are joined with.
     cursor.execute(sql.SQL('analyze {}.load_changes').format(build))
 
